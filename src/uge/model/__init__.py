@@ -1,0 +1,3 @@
+from ._uge import UGE
+
+__all__ = ["UGE"]

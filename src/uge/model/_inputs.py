@@ -1,0 +1,162 @@
+"""Model inputs derived from the registered AnnData: gene species, token genes, gene pairs."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from uge.pp._validate import check_expression
+
+logger = logging.getLogger(__name__)
+
+
+def choose_likelihood(x, requested: str, where: str) -> str:
+    """Pick the likelihood for the expression matrix ``x``: counts get ``"nb"``.
+
+    ``requested="auto"`` detects integer counts; a declared ``"nb"`` on non-integer values
+    raises; the choice is logged.
+    """
+    if requested not in ("auto", "nb", "gaussian"):
+        raise ValueError(f"likelihood must be 'auto', 'nb' or 'gaussian', got {requested!r}.")
+    is_counts = check_expression(x, where)
+    vmax = float(x.max()) if x.shape[0] and x.shape[1] else 0.0
+    if requested == "nb" and not is_counts:
+        raise ValueError(
+            f"likelihood='nb' declares raw counts, but {where} holds non-integer values. Pass "
+            "the layer with raw counts (`UGE.setup_anndata(adata, layer='counts')`) or use "
+            "likelihood='gaussian' for log-normalised data."
+        )
+    likelihood = requested if requested != "auto" else ("nb" if is_counts else "gaussian")
+    if likelihood == "gaussian":
+        if is_counts and vmax > 30:
+            warnings.warn(
+                f"{where} looks like raw counts (integers up to {vmax:.0f}) but a Gaussian "
+                "likelihood is used. Use likelihood='nb', or log-normalise first "
+                "(sc.pp.normalize_total + sc.pp.log1p).",
+                UserWarning,
+                stacklevel=3,
+            )
+        elif vmax > 30:
+            warnings.warn(
+                f"{where} is not integer counts and reaches {vmax:.3g}: it does not look "
+                "log-transformed. The Gaussian likelihood expects log-normalised values "
+                "(sc.pp.normalize_total + sc.pp.log1p).",
+                UserWarning,
+                stacklevel=3,
+            )
+        logger.info(
+            "%s is not integer counts: modelling it as log-normalised expression with a "
+            "Gaussian likelihood.",
+            where,
+        )
+    else:
+        logger.info("%s holds integer counts: using a negative binomial likelihood.", where)
+    return likelihood
+
+
+def log_normalise(x, likelihood: str) -> np.ndarray:
+    """Dense log1p(counts per 10k) for counts; the values themselves otherwise."""
+    x = x.toarray() if sparse.issparse(x) else np.asarray(x, dtype=np.float64)
+    if likelihood == "gaussian":
+        return x
+    totals = x.sum(1, keepdims=True)
+    return np.log1p(x / np.maximum(totals, 1) * 1e4)
+
+
+def token_genes(
+    adata: ad.AnnData,
+    x,
+    obs_species: np.ndarray,
+    gene_species: np.ndarray,
+    n_species: int,
+    max_tokens: int,
+    likelihood: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Token genes of each species and per-gene statistics of log-normalised expression.
+
+    Token genes are ``var["highly_variable"]`` (as written by
+    ``sc.pp.highly_variable_genes``) when present; otherwise each species' ``max_tokens``
+    genes with the highest variance of log-normalised expression across its samples.
+
+    Returns
+    -------
+    ``(S, G)`` boolean token-gene mask, and the ``(G,)`` mean and standard deviation of every
+    gene's log-normalised expression over its species' samples (for relative values).
+    """
+    n_genes = len(gene_species)
+    cand = np.zeros((n_species, n_genes), dtype=bool)
+    mean, std = np.zeros(n_genes), np.ones(n_genes)
+    hvg = adata.var["highly_variable"].to_numpy(bool) if "highly_variable" in adata.var else None
+    for s in range(n_species):
+        cols = np.flatnonzero(gene_species == s)
+        rows = np.flatnonzero(obs_species == s)
+        xs = log_normalise(x[rows][:, cols], likelihood)
+        mean[cols], std[cols] = xs.mean(0), xs.std(0)
+        if hvg is not None and hvg[cols].any():
+            cand[s, cols[hvg[cols]]] = True
+        else:
+            top = np.argsort(-xs.var(0), kind="stable")[:max_tokens]
+            cand[s, cols[top]] = True
+    return cand, mean, np.maximum(std, 0.1)
+
+
+def ortholog_pairs(
+    orthologs: pd.DataFrame | dict | None,
+    var: pd.DataFrame,
+    species_key: str,
+    species: list[str],
+    gene_key: str = "gene",
+) -> np.ndarray:
+    """Turn an ortholog table into ``(P, 2)`` gene-index pairs.
+
+    ``orthologs`` has one column per species (named by species) holding that species' own
+    gene names, one row per pair; other columns are ignored. Pairs naming genes absent from
+    the data are dropped and counted in a log message.
+    """
+    if orthologs is None:
+        return np.zeros((0, 2), dtype=np.int64)
+    table = pd.DataFrame(orthologs)
+    cols = [c for c in table.columns if c in species]
+    if len(cols) < 2:
+        raise ValueError(
+            "`orthologs` needs one column per species, named by species, holding each "
+            f"species' own gene names. Found columns {list(table.columns)}; the model's "
+            f"species are {species}."
+        )
+    names = var[gene_key].astype(str) if gene_key in var else pd.Series(var.index, index=var.index)
+    index = pd.Series(
+        np.arange(len(var)),
+        index=pd.MultiIndex.from_arrays([var[species_key].astype(str), names.astype(str)]),
+    )
+    index = index[~index.index.duplicated()]
+    pairs, n_rows, n_kept = [], 0, 0
+    for i, a in enumerate(cols):
+        for b in cols[i + 1 :]:
+            sub = table[[a, b]].dropna()
+            n_rows += len(sub)
+            ia = index.reindex(pd.MultiIndex.from_arrays([[a] * len(sub), sub[a].astype(str)]))
+            ib = index.reindex(pd.MultiIndex.from_arrays([[b] * len(sub), sub[b].astype(str)]))
+            ok = ia.notna().to_numpy() & ib.notna().to_numpy()
+            n_kept += int(ok.sum())
+            pairs.append(np.stack([ia.to_numpy()[ok], ib.to_numpy()[ok]], 1).astype(np.int64))
+    out = np.unique(np.concatenate(pairs), axis=0)
+    logger.info(
+        "Ortholog prior: %d gene pairs used; %d of %d table rows dropped because they name "
+        "genes absent from the data.",
+        len(out),
+        n_rows - n_kept,
+        n_rows,
+    )
+    if len(out) == 0:
+        warnings.warn(
+            f"None of the {n_rows} ortholog pairs name genes in the data (compare the table's "
+            f"gene names with adata.var[{gene_key!r}]); training without an ortholog prior.",
+            UserWarning,
+            stacklevel=3,
+        )
+    return out

@@ -1,0 +1,87 @@
+"""Safe model files: tensors through ``torch.load(weights_only=True)``, the rest as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+MODEL_FILE = "model.pt"
+META_FILE = "uge_model.json"
+FORMAT = "uge-model"
+FORMAT_VERSION = 1
+
+
+def _encode(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _encode(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_encode(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return {"__ndarray__": obj.tolist(), "dtype": str(obj.dtype)}
+    if isinstance(obj, pd.DataFrame):
+        return {"__dataframe__": obj.to_dict(orient="split")}
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _decode(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        if "__ndarray__" in obj:
+            dtype = obj["dtype"]
+            return np.array(obj["__ndarray__"], dtype=object if dtype == "object" else dtype)
+        if "__dataframe__" in obj:
+            d = obj["__dataframe__"]
+            return pd.DataFrame(d["data"], index=d["index"], columns=d["columns"])
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def write_model(dir_path: str, overwrite: bool, state_dict: dict, meta: dict) -> None:
+    """Write ``state_dict`` (tensors only) and ``meta`` (JSON-able, numpy and pandas allowed)."""
+    if os.path.exists(dir_path) and not overwrite:
+        raise ValueError(
+            f"{dir_path} already exists. Pass overwrite=True or choose another directory."
+        )
+    os.makedirs(dir_path, exist_ok=True)
+    torch.save(state_dict, os.path.join(dir_path, MODEL_FILE))
+    with open(os.path.join(dir_path, META_FILE), "w") as f:
+        json.dump(_encode({"format": FORMAT, "format_version": FORMAT_VERSION, **meta}), f)
+
+
+def read_model(dir_path: str, map_location: str | torch.device = "cpu") -> tuple[dict, dict]:
+    """Read a directory written by :func:`write_model`; never executes code from the files."""
+    meta_path = os.path.join(dir_path, META_FILE)
+    model_path = os.path.join(dir_path, MODEL_FILE)
+    if not os.path.isdir(dir_path):
+        raise ValueError(f"{dir_path} is not a directory; pass the directory given to save().")
+    try:
+        with open(meta_path) as f:
+            meta = _decode(json.load(f))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ValueError(
+            f"{dir_path} is not a saved UGE model: {META_FILE} is missing or unreadable "
+            f"({exc.__class__.__name__}). Save a model with `model.save(dir_path)`."
+        ) from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ValueError(f"{meta_path} is not a UGE model description (no format {FORMAT!r}).")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ValueError(
+            f"{dir_path} was saved by a newer uge (format {meta['format_version']}); "
+            "upgrade uge to load it."
+        )
+    try:
+        state_dict = torch.load(model_path, map_location=map_location, weights_only=True)
+    except Exception as exc:
+        raise ValueError(
+            f"{model_path} could not be read as UGE weights ({exc.__class__.__name__}: {exc}). "
+            "Only files written by UGE.save can be loaded; pickled objects are refused."
+        ) from exc
+    return state_dict, meta

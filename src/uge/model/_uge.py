@@ -1,0 +1,531 @@
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import torch
+from scvi import REGISTRY_KEYS
+from scvi.data import AnnDataManager
+from scvi.data.fields import CategoricalObsField, LayerField
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
+
+from uge.module import UGEModule
+from uge.module._module import CONDITION_KEY, SPECIES_KEY
+from uge.pp._concat import concat_species
+from uge.pp._validate import validate_setup
+
+from ._inputs import choose_likelihood, ortholog_pairs, token_genes
+from ._io import read_model, write_model
+
+logger = logging.getLogger(__name__)
+
+
+def default_max_epochs(n_obs: int) -> int:
+    """Epochs for ``n_obs`` samples: about 2,500 optimiser steps at batch size 128, 20 to 200."""
+    return int(np.clip(round(2500 * 128 / max(n_obs, 1)), 20, 200))
+
+
+class UGE(UnsupervisedTrainingMixin, BaseModelClass):
+    """Universal Gene Embedding: a transformer shared by species, with species' own genes.
+
+    Each sample is a sequence of gene tokens of its own species (at most ``max_tokens``),
+    embedded as gene embedding + expression-value embedding + external token (the sample's
+    condition), after a ``<cls>`` token and a species token. A transformer encoder turns it
+    into a sample latent (the ``<cls>`` output, projected by a species-specific affine map into
+    a common subspace). A reactome-aligned decoder reconstructs every gene of a species from
+    the latent and that gene's embedding in the gene space shared by all species. Gene
+    embeddings of different species are aligned by a similarity loss on gene pairs (an
+    ortholog prior, when given); sample latents of different species by a maximum mean
+    discrepancy penalty within each condition.
+
+    Parameters
+    ----------
+    adata
+        AnnData registered with :meth:`setup_anndata`.
+    orthologs
+        Optional ortholog table: one column per species, named by species, holding the
+        species' own gene names (``var["gene"]``), one row per pair. Any homology type and
+        many-to-many pairs are allowed; other columns are ignored; pairs naming genes absent
+        from the data are dropped (the count is logged). A prior only: UGE works without it.
+    likelihood
+        ``"auto"`` (integer counts get ``"nb"``, anything else ``"gaussian"``), ``"nb"``
+        (negative binomial; requires raw counts) or ``"gaussian"`` (log-normalised input).
+    d_model
+        Width of the token embeddings and the transformer.
+    n_layers
+        Transformer blocks.
+    n_heads
+        Attention heads.
+    n_latent
+        Dimension of the sample latent (``obsm["X_uge"]``).
+    n_hidden
+        Hidden width of the decoder.
+    dropout
+        Dropout rate.
+    max_tokens
+        Most gene tokens per sample. Each sample uses its top expressed genes among its
+        species' token genes: ``var["highly_variable"]`` when present, else the species'
+        ``max_tokens`` most variable genes (log-normalised). Cost stays flat as genes grow.
+    ortholog_similarity
+        Cosine similarity that ortholog gene embeddings are pulled towards (paper's beta).
+    gene_align_weight
+        Weight of the gene-alignment loss.
+    latent_align_weight
+        Weight of the cross-species latent alignment.
+
+    Examples
+    --------
+    >>> adata = uge.pp.concat_species({"mouse": adata_mouse, "rat": adata_rat})
+    >>> uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
+    >>> model = uge.UGE(adata, orthologs=orthologs)
+    >>> model.train()
+    >>> adata.obsm["X_uge"] = model.get_latent_representation()
+    >>> sc.pp.neighbors(adata, use_rep="X_uge")
+    """
+
+    _module_cls = UGEModule
+
+    def __init__(
+        self,
+        adata: ad.AnnData,
+        orthologs: pd.DataFrame | dict | None = None,
+        likelihood: Literal["auto", "nb", "gaussian"] = "auto",
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        n_latent: int = 32,
+        n_hidden: int = 128,
+        dropout: float = 0.0,
+        max_tokens: int = 128,
+        ortholog_similarity: float = 0.9,
+        gene_align_weight: float = 1.0,
+        latent_align_weight: float = 1.0,
+    ) -> None:
+        if adata is None:
+            raise ValueError("UGE needs the AnnData registered with UGE.setup_anndata.")
+        super().__init__(adata)
+        manager = self.adata_manager
+        args = manager.registry["setup_args"]
+        self.species_ = [
+            str(s) for s in manager.get_state_registry(SPECIES_KEY).categorical_mapping
+        ]
+        gene_species = pd.Categorical(
+            self.adata.var[args["species_key"]].astype(str), categories=self.species_
+        ).codes
+        x = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        where = "adata.X" if args["layer"] is None else f"adata.layers[{args['layer']!r}]"
+        likelihood = choose_likelihood(x, likelihood, where)
+        obs_species = manager.get_from_registry(SPECIES_KEY).ravel()
+        candidates, gene_mean, gene_std = token_genes(
+            self.adata, x, obs_species, gene_species, len(self.species_), max_tokens, likelihood
+        )
+        pairs = ortholog_pairs(orthologs, self.adata.var, args["species_key"], self.species_)
+        n_conditions = (
+            len(manager.get_state_registry(CONDITION_KEY).categorical_mapping)
+            if args["condition_key"] is not None
+            else 0
+        )
+        self.module = self._module_cls(
+            gene_species=torch.as_tensor(gene_species, dtype=torch.long),
+            token_candidates=torch.as_tensor(candidates),
+            gene_mean=torch.as_tensor(gene_mean, dtype=torch.float32),
+            gene_std=torch.as_tensor(gene_std, dtype=torch.float32),
+            n_conditions=n_conditions,
+            n_batch=self.summary_stats.n_batch,
+            likelihood=likelihood,
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            n_latent=n_latent,
+            n_hidden=n_hidden,
+            dropout=dropout,
+            max_tokens=max_tokens,
+            gene_pairs=torch.as_tensor(pairs),
+            gene_pair_target=torch.full((len(pairs),), float(ortholog_similarity)),
+            gene_align_weight=gene_align_weight,
+            latent_align_weight=latent_align_weight,
+        )
+        self._model_summary_string = (
+            f"UGE: species {self.species_}, {self.adata.n_vars} genes, likelihood "
+            f"{likelihood!r}, d_model={d_model}, n_layers={n_layers}, n_heads={n_heads}, "
+            f"n_latent={n_latent}, max_tokens={self.module.max_tokens}, "
+            f"{len(pairs)} ortholog pairs."
+        )
+        init = self._get_init_params(locals())
+        init["non_kwargs"]["likelihood"] = likelihood
+        if orthologs is not None:
+            init["non_kwargs"]["orthologs"] = pd.DataFrame(orthologs).to_dict(orient="list")
+        self.init_params_ = init
+
+    # ------------------------------------------------------------------ setup
+    @classmethod
+    def setup_anndata(
+        cls,
+        adata: ad.AnnData,
+        layer: str | None = None,
+        species_key: str = "species",
+        labels_key: str | None = None,
+        condition_key: str | None = None,
+        control_condition: str = "control",
+        batch_key: str | None = None,
+        **kwargs,
+    ) -> None:
+        """Register an AnnData with samples of several species.
+
+        Build it with :func:`uge.pp.concat_species`. Checks the input and raises an error that
+        names the problem before any work. scvi-tools records the registration in
+        ``adata.uns["_scvi_uuid"]``, ``adata.uns["_scvi_manager_uuid"]`` and
+        ``adata.obs["_scvi_*"]`` columns; nothing else is changed.
+
+        Parameters
+        ----------
+        adata
+            AnnData with ``obs[species_key]`` and ``var[species_key]``.
+        layer
+            Layer with the expression values; ``None`` for ``adata.X``. Raw counts (integers)
+            get a negative binomial likelihood, log-normalised values a Gaussian one.
+        species_key
+            Column of ``obs`` and ``var`` holding each sample's and gene's species.
+        labels_key
+            Optional ``obs`` column with labels (organ, cell type) for label transfer.
+        condition_key
+            Optional ``obs`` column with the condition (drug, perturbation) of each sample. It
+            becomes the external token of every gene of the sample (paper 3.1.3).
+        control_condition
+            Value of ``obs[condition_key]`` for untreated samples.
+        batch_key
+            Optional ``obs`` column with batches, modelled in the encoder and decoder.
+        """
+        validate_setup(
+            adata, layer, species_key, labels_key, condition_key, control_condition, batch_key
+        )
+        setup_method_args = cls._get_setup_method_args(**locals())
+        fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
+            CategoricalObsField(SPECIES_KEY, species_key),
+            CategoricalObsField(REGISTRY_KEYS.LABELS_KEY, labels_key),
+            CategoricalObsField(CONDITION_KEY, condition_key),
+            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
+        ]
+        manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        manager.register_fields(adata, **kwargs)
+        cls.register_manager(manager)
+
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata,
+        layer: str | None = None,
+        species_key: str = "species",
+        labels_key: str | None = None,
+        condition_key: str | None = None,
+        control_condition: str = "control",
+        batch_key: str | None = None,
+    ) -> ad.AnnData:
+        """Register a MuData with one modality per species.
+
+        UGE trains on one AnnData holding all species; this builds it from the modalities
+        (named by species) with :func:`uge.pp.concat_species`, registers it with
+        :meth:`setup_anndata` and returns it. Pass the returned AnnData to :class:`UGE`;
+        outputs (``obsm["X_uge"]`` etc.) go there. ``labels_key``, ``condition_key`` and
+        ``batch_key`` refer to the modalities' ``obs`` columns.
+
+        Returns
+        -------
+        The registered AnnData with all species.
+        """
+        mods = getattr(mdata, "mod", None)
+        if not mods:
+            raise TypeError(
+                f"setup_mudata expects a MuData with one modality per species, got "
+                f"{type(mdata).__name__}."
+            )
+        adata = concat_species(dict(mods), species_key=species_key)
+        cls.setup_anndata(
+            adata,
+            layer=layer,
+            species_key=species_key,
+            labels_key=labels_key,
+            condition_key=condition_key,
+            control_condition=control_condition,
+            batch_key=batch_key,
+        )
+        return adata
+
+    def _validate_anndata(
+        self, adata: ad.AnnData | None = None, copy_if_view: bool = True
+    ) -> ad.AnnData:
+        if adata is not None and adata is not self.adata:
+            self._check_compatible(adata)
+        return super()._validate_anndata(adata, copy_if_view)
+
+    def _check_compatible(self, adata: ad.AnnData) -> None:
+        """Clear errors for new data whose genes or species the model does not know."""
+        args = self.adata_manager.registry["setup_args"]
+        model_genes = self.adata.var_names
+        if not adata.var_names.equals(model_genes):
+            rate = model_genes.isin(adata.var_names).mean()
+            raise ValueError(
+                f"The genes of this AnnData do not match the model's: {rate:.1%} of the "
+                f"model's {len(model_genes)} genes are present"
+                + (" (in another order)" if rate == 1 else "")
+                + ". Subset and order it as the training data, e.g. "
+                "`adata = adata[:, model.adata.var_names]`, after adding missing genes as zeros."
+            )
+        key = args["species_key"]
+        if key not in adata.obs:
+            raise KeyError(f"adata.obs[{key!r}] not found: the model needs each sample's species.")
+        unseen = sorted(set(adata.obs[key].astype(str)) - set(self.species_))
+        if unseen:
+            raise ValueError(
+                f"Species {unseen} were not seen at training time; the model knows "
+                f"{self.species_}. Train a model on data that includes them."
+            )
+        validate_setup(
+            adata,
+            args["layer"],
+            key,
+            args["labels_key"],
+            args["condition_key"],
+            args["control_condition"],
+            args["batch_key"],
+        )
+
+    # ---------------------------------------------------------------- training
+    def train(
+        self,
+        max_epochs: int | None = None,
+        batch_size: int = 128,
+        early_stopping: bool = False,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        plan_kwargs: dict | None = None,
+        **kwargs,
+    ):
+        """Train the model (scvi-tools semantics).
+
+        Parameters
+        ----------
+        max_epochs
+            Passes through the data; ``None`` gives about 2,500 optimiser steps (20 to 200
+            epochs), see :func:`uge.model._uge.default_max_epochs`.
+        batch_size
+            Samples per minibatch.
+        early_stopping
+            Stop when the validation loss stops improving.
+        accelerator, devices
+            Lightning devices (``"cpu"``, ``"gpu"``, ``"auto"``).
+        plan_kwargs
+            Keyword arguments of :class:`scvi.train.TrainingPlan` (``lr`` defaults to 1e-3).
+        **kwargs
+            Other arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
+            (``train_size``, ``datasplitter_kwargs``, Lightning trainer arguments).
+        """
+        if max_epochs is None:
+            max_epochs = default_max_epochs(self.adata.n_obs)
+        # scvi-tools leaves the module in eval mode after training; train with dropout on.
+        self.module.train()
+        return super().train(
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            early_stopping=early_stopping,
+            accelerator=accelerator,
+            devices=devices,
+            plan_kwargs={"lr": 1e-3, **(plan_kwargs or {})},
+            **kwargs,
+        )
+
+    # ----------------------------------------------------------------- outputs
+    @torch.inference_mode()
+    def _map_batches(
+        self,
+        fn: Callable[[dict, dict], torch.Tensor],
+        adata: ad.AnnData | None,
+        indices: Sequence[int] | None,
+        batch_size: int | None,
+    ) -> np.ndarray:
+        adata = self._validate_anndata(adata)
+        self.module.eval()
+        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        out = []
+        for tensors in loader:
+            inference = self.module.inference(**self.module._get_inference_input(tensors))
+            out.append(fn(tensors, inference).cpu().numpy())
+        return np.concatenate(out)
+
+    def get_latent_representation(
+        self,
+        adata: ad.AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Sample latents in the space shared by species (the projected ``<cls>`` output).
+
+        Parameters
+        ----------
+        adata
+            AnnData with the model's genes; ``None`` for the training data.
+        indices
+            Samples to use; all when ``None``.
+        batch_size
+            Minibatch size; scvi-tools' default when ``None``.
+
+        Returns
+        -------
+        ``(n_samples, n_latent)`` array; set it as ``adata.obsm["X_uge"]`` for
+        ``sc.pp.neighbors(adata, use_rep="X_uge")``.
+        """
+        self._check_if_trained(warn=True)
+        return self._map_batches(lambda t, inf: inf["z"], adata, indices, batch_size)
+
+    def get_gene_embedding(self) -> pd.DataFrame:
+        """Gene embeddings in the space shared by all species.
+
+        Also written to ``adata.varm["uge_gene_embedding"]`` of the training AnnData.
+
+        Returns
+        -------
+        DataFrame indexed by ``var_names``, one column per embedding dimension.
+        """
+        emb = self.module.embedding.gene.weight.detach().cpu().numpy()
+        self.adata.varm["uge_gene_embedding"] = emb
+        return pd.DataFrame(
+            emb, index=self.adata.var_names, columns=[f"uge_{i}" for i in range(emb.shape[1])]
+        )
+
+    def get_reconstructed_expression(
+        self,
+        adata: ad.AnnData | None = None,
+        indices: Sequence[int] | None = None,
+        target_species: str | None = None,
+        batch_size: int | None = None,
+        layer: str | None = "uge_reconstruction",
+    ) -> pd.DataFrame:
+        """Expression decoded from each sample's latent.
+
+        With counts, the expected counts at each sample's own library size; with
+        log-normalised input, the expected log-normalised values.
+
+        Parameters
+        ----------
+        adata
+            AnnData with the model's genes; ``None`` for the training data.
+        indices
+            Samples to decode; all when ``None``.
+        target_species
+            Decode into this species' genes (any species the model knows; the latent is
+            shared); ``None`` decodes each sample into its own species' genes.
+        batch_size
+            Minibatch size.
+        layer
+            Write the result to ``adata.layers[layer]`` (rows not in ``indices`` hold NaN;
+            genes of other species hold 0); ``None`` to write nothing.
+
+        Returns
+        -------
+        DataFrame of the decoded samples × all genes (genes of other species are 0).
+        """
+        self._check_if_trained(warn=True)
+        if target_species is not None and target_species not in self.species_:
+            raise ValueError(
+                f"target_species={target_species!r} is not one of the model's species "
+                f"{self.species_}."
+            )
+        target = None if target_species is None else self.species_.index(target_species)
+
+        def decode(tensors: dict, inference: dict) -> torch.Tensor:
+            species = inference["species"]
+            if target is not None:
+                species = torch.full_like(species, target)
+            batch = self.module._codes(tensors, REGISTRY_KEYS.BATCH_KEY)
+            return self.module.generative(
+                inference["z"], species, inference["library"], batch=batch
+            )["mean"]
+
+        values = self._map_batches(decode, adata, indices, batch_size)
+        adata = self.adata if adata is None else adata
+        rows = np.arange(adata.n_obs) if indices is None else np.asarray(indices)
+        if layer is not None:
+            full = np.full(adata.shape, np.nan, dtype=np.float32)
+            full[rows] = values
+            adata.layers[layer] = full
+        return pd.DataFrame(values, index=adata.obs_names[rows], columns=adata.var_names)
+
+    # --------------------------------------------------------------- save/load
+    def save(self, dir_path: str, overwrite: bool = False, save_anndata: bool = False) -> None:
+        """Save the model to a directory.
+
+        Weights go to ``model.pt`` (tensors only, read back with
+        ``torch.load(weights_only=True)``), everything else to ``uge_model.json``; loading
+        never executes code from the files.
+
+        Parameters
+        ----------
+        dir_path
+            Directory to write.
+        overwrite
+            Replace an existing directory's model files.
+        save_anndata
+            Also write the training AnnData to ``adata.h5ad``.
+        """
+        from uge import __version__
+
+        meta = {
+            "model": type(self).__name__,
+            "uge_version": __version__,
+            "var_names": self.adata.var_names.to_numpy(dtype=str),
+            "registry": self.adata_manager.registry,
+            "init_params": self.init_params_,
+            "is_trained": self.is_trained_,
+            "history": self.history_,
+        }
+        write_model(dir_path, overwrite, self.module.state_dict(), meta)
+        if save_anndata:
+            self.adata.write_h5ad(f"{dir_path}/adata.h5ad")
+
+    @classmethod
+    def load(cls, dir_path: str, adata: ad.AnnData | None = None, accelerator: str = "auto") -> UGE:
+        """Load a model saved with :meth:`save`.
+
+        Parameters
+        ----------
+        dir_path
+            Directory written by :meth:`save`.
+        adata
+            AnnData with the same genes, in the same order, as the training data; it is
+            registered with the saved setup. ``None`` reads ``adata.h5ad`` saved with the model.
+        accelerator
+            ``"cpu"``, ``"gpu"`` or ``"auto"``.
+        """
+        state, meta = read_model(dir_path)
+        if meta.get("model") != cls.__name__:
+            raise ValueError(f"{dir_path} holds a {meta.get('model')!r} model, not {cls.__name__}.")
+        if adata is None:
+            adata = ad.read_h5ad(f"{dir_path}/adata.h5ad")
+        saved = pd.Index(meta["var_names"])
+        if not adata.var_names.equals(saved):
+            rate = saved.isin(adata.var_names).mean()
+            raise ValueError(
+                f"The AnnData's genes do not match the saved model's: {rate:.1%} of the "
+                f"model's {len(saved)} genes are present"
+                + (" (in another order)" if rate == 1 else "")
+                + ". Pass an AnnData with the training genes in training order, e.g. "
+                "`adata[:, saved_var_names]`."
+            )
+        registry = meta["registry"]
+        cls.setup_anndata(adata, source_registry=registry, **registry["setup_args"])
+        init = meta["init_params"]
+        model = cls(adata, **init["non_kwargs"], **init.get("kwargs", {}))
+        model.module.load_state_dict(state)
+        model.is_trained_ = meta["is_trained"]
+        model.history_ = meta["history"]
+        from scvi.model._utils import parse_device_args
+
+        _, _, device = parse_device_args(accelerator, "auto", return_device="torch")
+        model.to_device(device)
+        model.module.eval()
+        return model

@@ -1,0 +1,8 @@
+"""Pure-torch building blocks of UGE."""
+
+from ._decoder import ReactomeAlignedDecoder
+from ._embedding import TokenEmbedding
+from ._encoder import TransformerEncoder
+from ._module import UGEModule
+
+__all__ = ["ReactomeAlignedDecoder", "TokenEmbedding", "TransformerEncoder", "UGEModule"]

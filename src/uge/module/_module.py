@@ -1,0 +1,295 @@
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from scvi import REGISTRY_KEYS
+from scvi.distributions import NegativeBinomial
+from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch import nn
+from torch.distributions import Normal
+
+from ._decoder import ReactomeAlignedDecoder
+from ._embedding import TokenEmbedding
+from ._encoder import TransformerEncoder
+
+SPECIES_KEY = "species"
+CONDITION_KEY = "condition"
+TARGET_SUM = 1e4
+
+
+def _gaussian_mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Maximum mean discrepancy between two samples with a multi-scale Gaussian kernel."""
+    both = torch.cat([a, b])
+    d2 = torch.cdist(both, both).pow(2)
+    scale = d2.detach().mean().clamp_min(1e-6)
+    k = sum(torch.exp(-d2 / (scale * s)) for s in (0.1, 1.0, 10.0))
+    n = len(a)
+    return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
+
+
+class UGEModule(BaseModuleClass):
+    """Universal Gene Embedding: token embedding, transformer encoder, reactome-aligned decoder.
+
+    Pure-torch module behind :class:`uge.UGE`. Tensors in, tensors out.
+
+    Parameters
+    ----------
+    gene_species
+        ``(G,)`` species id of every gene.
+    token_candidates
+        ``(S, G)`` boolean: the genes each species may use as input tokens.
+    gene_mean, gene_std
+        ``(G,)`` mean and standard deviation of each gene's log-normalised expression in its
+        species: token values are relative, ``(x - mean) / std`` (paper 3.1.2).
+    n_conditions
+        Number of external-token categories (conditions); 0 when none is registered.
+    n_batch
+        Number of batches.
+    likelihood
+        ``"nb"`` (negative binomial on counts) or ``"gaussian"`` (log-normalised input).
+    d_model, n_layers, n_heads
+        Transformer width, depth and attention heads.
+    n_latent
+        Dimension of the sample latent (the projected ``<cls>`` output).
+    n_hidden
+        Hidden width of the decoder.
+    dropout
+        Dropout rate.
+    max_tokens
+        Most gene tokens per sample.
+    gene_pairs
+        ``(P, 2)`` gene-id pairs of different species to align, or ``None``.
+    gene_pair_target
+        ``(P,)`` cosine similarity each pair is pulled towards.
+    gene_align_weight
+        Weight of the gene-alignment loss (paper 3.5).
+    latent_align_weight
+        Weight of the cross-species latent alignment (MMD between species, within condition).
+    n_negative_pairs
+        Random cross-species gene pairs per step pulled towards similarity 0 (keeps the
+        alignment loss from collapsing all genes together).
+    """
+
+    def __init__(
+        self,
+        gene_species: torch.Tensor,
+        token_candidates: torch.Tensor,
+        gene_mean: torch.Tensor | None = None,
+        gene_std: torch.Tensor | None = None,
+        n_conditions: int = 0,
+        n_batch: int = 1,
+        likelihood: Literal["nb", "gaussian"] = "nb",
+        d_model: int = 64,
+        n_layers: int = 2,
+        n_heads: int = 4,
+        n_latent: int = 32,
+        n_hidden: int = 128,
+        dropout: float = 0.0,
+        max_tokens: int = 128,
+        gene_pairs: torch.Tensor | None = None,
+        gene_pair_target: torch.Tensor | None = None,
+        gene_align_weight: float = 1.0,
+        latent_align_weight: float = 1.0,
+        n_negative_pairs: int = 1024,
+    ) -> None:
+        super().__init__()
+        n_species, n_genes = token_candidates.shape
+        self.likelihood = likelihood
+        self.n_species = n_species
+        self.max_tokens = int(min(max_tokens, token_candidates.sum(1).max()))
+        self.gene_align_weight = gene_align_weight
+        self.latent_align_weight = latent_align_weight
+        self.n_negative_pairs = n_negative_pairs
+        self.register_buffer("gene_species", gene_species.long())
+        self.register_buffer(
+            "species_genes", gene_species[None, :] == torch.arange(n_species)[:, None]
+        )
+        self.register_buffer("token_candidates", token_candidates.bool())
+        self.register_buffer(
+            "gene_mean", torch.zeros(n_genes) if gene_mean is None else gene_mean.float()
+        )
+        self.register_buffer(
+            "gene_std", torch.ones(n_genes) if gene_std is None else gene_std.float()
+        )
+        if gene_pairs is None:
+            gene_pairs = torch.zeros(0, 2, dtype=torch.long)
+            gene_pair_target = torch.zeros(0)
+        self.register_buffer("gene_pairs", gene_pairs.long())
+        self.register_buffer("gene_pair_target", gene_pair_target.float())
+
+        self.embedding = TokenEmbedding(n_genes, n_species, n_conditions, n_batch, d_model)
+        self.encoder = TransformerEncoder(d_model, n_layers, n_heads, dropout)
+        # species-specific affine maps into the common subspace (paper 3.5, P_s and P_t)
+        self.proj_weight = nn.Parameter(torch.randn(n_species, d_model, n_latent) / d_model**0.5)
+        self.proj_bias = nn.Parameter(torch.zeros(n_species, n_latent))
+        self.decoder = ReactomeAlignedDecoder(
+            n_latent, d_model, n_genes, n_hidden, n_batch=n_batch, dropout=dropout
+        )
+        # per-gene dispersion (nb) or log standard deviation (gaussian)
+        self.px_r = nn.Parameter(torch.zeros(n_genes))
+        self._init_from_pairs()
+
+    @torch.no_grad()
+    def _init_from_pairs(self) -> None:
+        """Start each paired gene of a later species at the mean embedding of its partners."""
+        if len(self.gene_pairs) == 0:
+            return
+        pairs = self.gene_pairs
+        first_is_a = self.gene_species[pairs[:, 0]] < self.gene_species[pairs[:, 1]]
+        src = torch.where(first_is_a, pairs[:, 0], pairs[:, 1])
+        dst = torch.where(first_is_a, pairs[:, 1], pairs[:, 0])
+        weight = self.embedding.gene.weight
+        total = torch.zeros_like(weight).index_add_(0, dst, weight[src])
+        count = torch.zeros(len(weight), device=weight.device).index_add_(
+            0, dst, torch.ones(len(dst), device=weight.device)
+        )
+        has = count > 0
+        weight[has] = total[has] / count[has, None]
+
+    # ------------------------------------------------------------------ inputs
+    @staticmethod
+    def _codes(tensors: dict, key: str) -> torch.Tensor | None:
+        t = tensors.get(key)
+        return None if t is None else t.reshape(-1).long()
+
+    def _get_inference_input(self, tensors: dict) -> dict:
+        return {
+            "x": tensors[REGISTRY_KEYS.X_KEY],
+            "species": self._codes(tensors, SPECIES_KEY),
+            "condition": self._codes(tensors, CONDITION_KEY),
+            "batch": self._codes(tensors, REGISTRY_KEYS.BATCH_KEY),
+        }
+
+    def _get_generative_input(self, tensors: dict, inference_outputs: dict) -> dict:
+        return {
+            "z": inference_outputs["z"],
+            "species": inference_outputs["species"],
+            "library": inference_outputs["library"],
+            "batch": self._codes(tensors, REGISTRY_KEYS.BATCH_KEY),
+        }
+
+    # --------------------------------------------------------------- inference
+    def normalize(self, x: torch.Tensor, species: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Return the log-normalised input and the library size over the species' genes."""
+        mask = self.species_genes[species]
+        x = x * mask
+        library = x.sum(1, keepdim=True)
+        if self.likelihood == "gaussian":
+            return x, library
+        return torch.log1p(x / library.clamp_min(1.0) * TARGET_SUM), library
+
+    def select_tokens(
+        self, xn: torch.Tensor, species: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Pick each sample's top ``max_tokens`` expressed genes among its species' candidates.
+
+        Returns gene ids ``(B, M)``, their relative values ``(B, M)`` (standardised per gene,
+        clipped to +-5) and a mask of real tokens.
+        """
+        scores = xn.masked_fill(~self.token_candidates[species], float("-inf"))
+        top, genes = scores.topk(self.max_tokens, dim=1)
+        keep = torch.isfinite(top)
+        genes = genes.masked_fill(~keep, 0)
+        values = (xn.gather(1, genes) - self.gene_mean[genes]) / self.gene_std[genes]
+        return genes, values.clamp(-5, 5).masked_fill(~keep, 0.0), keep
+
+    @auto_move_data
+    def inference(
+        self,
+        x: torch.Tensor,
+        species: torch.Tensor,
+        condition: torch.Tensor | None = None,
+        batch: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Encode samples into the shared latent space."""
+        xn, library = self.normalize(x, species)
+        genes, values, keep = self.select_tokens(xn, species)
+        h = self.embedding(genes, values, species, external=condition, batch=batch)
+        keep = torch.cat([keep.new_ones(len(keep), 2), keep], dim=1)
+        cls = self.encoder(h, keep)
+        z = torch.einsum("bd,bdl->bl", cls, self.proj_weight[species]) + self.proj_bias[species]
+        return {"z": z, "library": library, "species": species}
+
+    # -------------------------------------------------------------- generative
+    @auto_move_data
+    def generative(
+        self,
+        z: torch.Tensor,
+        species: torch.Tensor,
+        library: torch.Tensor,
+        batch: torch.Tensor | None = None,
+    ) -> dict:
+        """Decode latents into the genes of ``species`` (one id per sample)."""
+        logits = self.decoder(z, self.embedding.gene.weight, batch=batch)
+        mask = self.species_genes[species]
+        if self.likelihood == "gaussian":
+            px = Normal(logits, F.softplus(self.px_r) + 1e-3)
+            return {"px": px, "mean": logits * mask}
+        scale = logits.masked_fill(~mask, float("-inf")).softmax(-1)
+        mu = scale * library
+        px = NegativeBinomial(mu=mu, theta=self.px_r.exp())
+        return {"px": px, "mean": mu}
+
+    # -------------------------------------------------------------------- loss
+    def gene_alignment_loss(self) -> torch.Tensor:
+        """Pull gene-pair cosine similarities towards their targets (paper 3.5)."""
+        emb = self.embedding.gene.weight
+        device = emb.device
+        n_pairs = len(self.gene_pairs)
+        if n_pairs == 0:
+            return emb.new_zeros(())
+        pick = torch.randint(n_pairs, (min(n_pairs, 4096),), device=device)
+        pairs, target = self.gene_pairs[pick], self.gene_pair_target[pick]
+        neg = torch.randint(len(emb), (self.n_negative_pairs, 2), device=device)
+        neg = neg[self.gene_species[neg[:, 0]] != self.gene_species[neg[:, 1]]]
+        pairs = torch.cat([pairs, neg])
+        target = torch.cat([target, target.new_zeros(len(neg))])
+        sim = F.cosine_similarity(emb[pairs[:, 0]], emb[pairs[:, 1]], dim=-1)
+        return (sim - target).pow(2).mean()
+
+    def latent_alignment_loss(
+        self, z: torch.Tensor, species: torch.Tensor, condition: torch.Tensor | None
+    ) -> torch.Tensor:
+        """MMD between species' latents, within each condition seen in several species."""
+        groups = torch.zeros_like(species) if condition is None else condition
+        terms = []
+        for g in groups.unique():
+            in_group = groups == g
+            present = [s for s in species[in_group].unique() if (species[in_group] == s).sum() > 1]
+            for i, a in enumerate(present):
+                for b in present[i + 1 :]:
+                    terms.append(
+                        _gaussian_mmd(z[in_group & (species == a)], z[in_group & (species == b)])
+                    )
+        return torch.stack(terms).mean() if terms else z.new_zeros(())
+
+    def loss(
+        self,
+        tensors: dict,
+        inference_outputs: dict,
+        generative_outputs: dict,
+        kl_weight: float = 1.0,
+    ) -> LossOutput:
+        """Reconstruction (per gene, averaged) plus gene and latent alignment."""
+        x = tensors[REGISTRY_KEYS.X_KEY]
+        species = inference_outputs["species"]
+        mask = self.species_genes[species]
+        nll = -generative_outputs["px"].log_prob(x) * mask
+        recon = nll.sum(-1) / mask.sum(-1)
+        gene_align = self.gene_alignment_loss()
+        latent_align = self.latent_alignment_loss(
+            inference_outputs["z"], species, self._codes(tensors, CONDITION_KEY)
+        )
+        loss = (
+            recon.mean()
+            + self.gene_align_weight * gene_align
+            + self.latent_align_weight * latent_align
+        )
+        return LossOutput(
+            loss=loss,
+            reconstruction_loss=recon,
+            kl_local=torch.zeros_like(recon),
+            extra_metrics={"gene_alignment": gene_align, "latent_alignment": latent_align},
+        )

@@ -1,0 +1,155 @@
+from __future__ import annotations
+
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+
+def _values(x: Any) -> np.ndarray:
+    """The stored values of a dense or sparse matrix (no densification)."""
+    if sparse.issparse(x):
+        return np.asarray(x.data)
+    return np.asarray(x)
+
+
+def check_expression(x: Any, where: str = "adata.X") -> bool:
+    """Check an expression matrix and tell whether it holds integer counts.
+
+    Parameters
+    ----------
+    x
+        Dense array or scipy sparse matrix.
+    where
+        How to name the matrix in error messages (e.g. ``"adata.layers['counts']"``).
+
+    Returns
+    -------
+    ``True`` when every value is a non-negative integer (raw counts).
+
+    Raises
+    ------
+    ValueError
+        If the matrix holds NaN, infinite or negative values.
+    """
+    values = _values(x)
+    if not np.issubdtype(values.dtype, np.number):
+        raise ValueError(f"{where} has dtype {values.dtype}; expected numbers.")
+    if not np.isfinite(values).all():
+        n = int((~np.isfinite(values)).sum())
+        raise ValueError(
+            f"{where} contains {n} NaN or infinite values. Remove or impute them before "
+            "calling UGE.setup_anndata (e.g. `adata = adata[:, np.isfinite(adata.X).all(0)]`)."
+        )
+    if (values < 0).any():
+        raise ValueError(
+            f"{where} contains negative values (min {values.min():.3g}). UGE needs raw counts "
+            "or log-normalised expression (sc.pp.normalize_total + sc.pp.log1p); scaled or "
+            "centred data (sc.pp.scale) cannot be used."
+        )
+    return bool(np.all(np.mod(values, 1) == 0))
+
+
+def _check_key(frame: pd.DataFrame, key: str | None, where: str, arg: str) -> None:
+    if key is not None and key not in frame.columns:
+        raise KeyError(
+            f"{where}[{key!r}] not found (passed as `{arg}`). Available columns: "
+            f"{list(frame.columns)}. Add the column or pass the right `{arg}`."
+        )
+
+
+def validate_setup(
+    adata: ad.AnnData,
+    layer: str | None,
+    species_key: str,
+    labels_key: str | None = None,
+    condition_key: str | None = None,
+    control_condition: str | None = None,
+    batch_key: str | None = None,
+) -> None:
+    """Check an AnnData for :meth:`uge.UGE.setup_anndata`; raise a clear error on bad input.
+
+    Checks the keys, unique gene names, that every species has samples and genes, and that
+    the expression values are finite, non-negative and give every sample a non-zero total
+    over its species' genes. Nothing is modified.
+    """
+    if not isinstance(adata, ad.AnnData):
+        raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
+    if adata.var_names.has_duplicates:
+        dup = adata.var_names[adata.var_names.duplicated()]
+        raise ValueError(
+            f"adata.var_names has {len(dup)} duplicated names (e.g. {dup[0]!r}). Build the "
+            "AnnData with uge.pp.concat_species, which prefixes genes with their species, or "
+            "call adata.var_names_make_unique()."
+        )
+    if species_key not in adata.obs.columns:
+        raise KeyError(
+            f"adata.obs[{species_key!r}] not found (passed as `species_key`). Build the AnnData "
+            "with uge.pp.concat_species({'mouse': adata_mouse, 'rat': adata_rat}) or add the "
+            "species of each sample to obs."
+        )
+    if species_key not in adata.var.columns:
+        raise KeyError(
+            f"adata.var[{species_key!r}] not found: UGE needs the species of every gene. Build "
+            "the AnnData with uge.pp.concat_species, or add the species of each gene to var."
+        )
+    for key, arg in (
+        (labels_key, "labels_key"),
+        (condition_key, "condition_key"),
+        (batch_key, "batch_key"),
+    ):
+        _check_key(adata.obs, key, "adata.obs", arg)
+    for frame, where in ((adata.obs, "adata.obs"), (adata.var, "adata.var")):
+        if frame[species_key].isna().any():
+            raise ValueError(
+                f"{where}[{species_key!r}] has {int(frame[species_key].isna().sum())} missing "
+                "values; every sample and gene needs a species."
+            )
+    if condition_key is not None:
+        conditions = adata.obs[condition_key].astype(str)
+        if control_condition not in set(conditions):
+            raise ValueError(
+                f"control_condition={control_condition!r} not found in "
+                f"adata.obs[{condition_key!r}] (values: {sorted(set(conditions))[:10]}). Pass "
+                "the label of the untreated samples as `control_condition`."
+            )
+    if layer is not None and layer not in adata.layers:
+        raise KeyError(
+            f"adata.layers[{layer!r}] not found (passed as `layer`). Available layers: "
+            f"{list(adata.layers)}; pass layer=None to use adata.X."
+        )
+
+    obs_species = adata.obs[species_key].astype(str)
+    var_species = adata.var[species_key].astype(str)
+    no_genes = sorted(set(obs_species) - set(var_species))
+    if no_genes:
+        raise ValueError(
+            f"Species {no_genes} have samples in adata.obs[{species_key!r}] but no genes in "
+            f"adata.var[{species_key!r}]. Every species needs its own genes."
+        )
+    no_samples = sorted(set(var_species) - set(obs_species))
+    if no_samples:
+        raise ValueError(
+            f"Species {no_samples} have genes in adata.var[{species_key!r}] but no samples in "
+            f"adata.obs[{species_key!r}]. Remove those genes or add samples of that species."
+        )
+
+    x = adata.X if layer is None else adata.layers[layer]
+    where = "adata.X" if layer is None else f"adata.layers[{layer!r}]"
+    if x is None:
+        raise ValueError(f"{where} is empty; pass the layer that holds the expression values.")
+    check_expression(x, where)
+    for species in sorted(set(obs_species)):
+        rows = np.flatnonzero((obs_species == species).to_numpy())
+        cols = np.flatnonzero((var_species == species).to_numpy())
+        totals = np.asarray(x[rows][:, cols].sum(1)).ravel()
+        empty = totals <= 0
+        if empty.any():
+            names = list(adata.obs_names[rows[empty]][:5])
+            raise ValueError(
+                f"{int(empty.sum())} {species} samples have zero total expression over the "
+                f"{species} genes (e.g. {names}). Remove them, e.g. with "
+                "sc.pp.filter_cells(adata, min_counts=1) on each species before concat_species."
+            )
