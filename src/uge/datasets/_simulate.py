@@ -200,15 +200,16 @@ def simulate_study(
 
     Returns
     -------
-    One AnnData built with :func:`uge.pp.concat_species`: ``var_names``
-    ``"<species>:<gene>"`` with species-specific gene names (e.g. ``"Mg0001"``
-    for mouse, ``"Rg0001"`` for rat; the numbers carry no ortholog
-    information), ``var["species"]``, ``var["gene"]``; ``obs["species"]``,
-    ``obs["organ"]``, ``obs["drug"]`` (categorical: ``"control"`` plus the
-    drugs), ``obs["batch"]`` (only when ``batch_effect > 0``) and
-    ``obs["library_size"]`` (the expected total count drawn for the sample).
-    ``X`` holds the raw counts (integer-valued ``float32`` CSR); each sample
-    has counts only for its own species' genes.
+    anndata.AnnData
+        One AnnData built with :func:`uge.pp.concat_species`: ``var_names``
+        ``"<species>:<gene>"`` with species-specific gene names (e.g. ``"Mg0001"``
+        for mouse, ``"Rg0001"`` for rat; the numbers carry no ortholog
+        information), ``var["species"]``, ``var["gene"]``; ``obs["species"]``,
+        ``obs["organ"]``, ``obs["drug"]`` (categorical: ``"control"`` plus the
+        drugs), ``obs["batch"]`` (only when ``batch_effect > 0``) and
+        ``obs["library_size"]`` (the expected total count drawn for the sample).
+        ``X`` holds the raw counts (integer-valued ``float32`` CSR); each sample
+        has counts only for its own species' genes.
 
     ``uns["orthologs"]``: the sequence-based ortholog table, a DataFrame with
     one column per species holding the species' own gene names

@@ -76,33 +76,52 @@ def token_genes(
     n_species: int,
     max_tokens: int,
     likelihood: str,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Token genes of each species and per-gene statistics of log-normalised expression.
+    pairs: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Token genes of each species and per-gene statistics of its expression.
 
     Token genes are ``var["highly_variable"]`` (as written by
     ``sc.pp.highly_variable_genes``) when present; otherwise each species' ``max_tokens``
-    genes with the highest variance of log-normalised expression across its samples.
+    genes with the highest variance of log-normalised expression across its samples, where a
+    gene paired with genes of other species (``pairs``) counts with the highest variance of
+    its pair, so that species pick corresponding genes as tokens.
 
     Returns
     -------
-    ``(S, G)`` boolean token-gene mask, and the ``(G,)`` mean and standard deviation of every
-    gene's log-normalised expression over its species' samples (for relative values).
+    tuple
+        ``(S, G)`` boolean token-gene mask; the ``(G,)`` mean and standard deviation of
+        every gene's log-normalised expression over its species' samples (for relative
+        values); and the ``(G,)`` starting decoder baseline: the log of the gene's mean
+        share of its sample's counts (counts) or its mean value (log-normalised input).
     """
     n_genes = len(gene_species)
-    cand = np.zeros((n_species, n_genes), dtype=bool)
-    mean, std = np.zeros(n_genes), np.ones(n_genes)
-    hvg = adata.var["highly_variable"].to_numpy(bool) if "highly_variable" in adata.var else None
+    mean, std, baseline = np.zeros(n_genes), np.ones(n_genes), np.zeros(n_genes)
     for s in range(n_species):
         cols = np.flatnonzero(gene_species == s)
         rows = np.flatnonzero(obs_species == s)
-        xs = log_normalise(x[rows][:, cols], likelihood)
+        sub = x[rows][:, cols]
+        xs = log_normalise(sub, likelihood)
         mean[cols], std[cols] = xs.mean(0), xs.std(0)
+        if likelihood == "gaussian":
+            baseline[cols] = mean[cols]
+        else:
+            sub = sub.toarray() if sparse.issparse(sub) else np.asarray(sub, dtype=np.float64)
+            share = sub / np.maximum(sub.sum(1, keepdims=True), 1)
+            baseline[cols] = np.log(share.mean(0) + 1e-8)
+    score = std**2
+    if pairs is not None and len(pairs):
+        pair_score = np.maximum(score[pairs[:, 0]], score[pairs[:, 1]])
+        np.maximum.at(score, pairs[:, 0], pair_score)
+        np.maximum.at(score, pairs[:, 1], pair_score)
+    hvg = adata.var["highly_variable"].to_numpy(bool) if "highly_variable" in adata.var else None
+    cand = np.zeros((n_species, n_genes), dtype=bool)
+    for s in range(n_species):
+        cols = np.flatnonzero(gene_species == s)
         if hvg is not None and hvg[cols].any():
             cand[s, cols[hvg[cols]]] = True
         else:
-            top = np.argsort(-xs.var(0), kind="stable")[:max_tokens]
-            cand[s, cols[top]] = True
-    return cand, mean, np.maximum(std, 0.1)
+            cand[s, cols[np.argsort(-score[cols], kind="stable")[:max_tokens]]] = True
+    return cand, mean, np.maximum(std, 0.1), baseline
 
 
 def ortholog_pairs(

@@ -9,7 +9,9 @@ class TokenEmbedding(nn.Module):
 
     Every gene token is embedded as ``gene embedding + expression-value embedding +
     external-token embedding``; the sequence is prefixed with a ``<cls>`` token and a
-    species token (plus the batch, when one is registered).
+    species token (plus the batch, when one is registered). The ``<cls>`` token starts
+    from a learned vector plus the sample's relative expression values weighting its gene
+    embeddings, so the sample summary is comparable across species from the first step.
 
     Parameters
     ----------
@@ -34,8 +36,12 @@ class TokenEmbedding(nn.Module):
         self.value = nn.Sequential(nn.Linear(1, d_model), nn.GELU(), nn.Linear(d_model, d_model))
         self.external = nn.Embedding(n_external, d_model) if n_external > 0 else None
         self.species = nn.Embedding(n_species, d_model)
-        nn.init.zeros_(self.species.weight)  # species-agnostic start
         self.batch = nn.Embedding(n_batch, d_model) if n_batch > 1 else None
+        # context tokens start neutral (species-, condition- and batch-agnostic) and grow
+        # only as far as they help reconstruction
+        for emb in (self.external, self.species, self.batch):
+            if emb is not None:
+                nn.init.zeros_(emb.weight)
         self.cls = nn.Parameter(torch.randn(1, 1, d_model) * 0.02)
 
     def forward(
@@ -63,7 +69,8 @@ class TokenEmbedding(nn.Module):
 
         Returns
         -------
-        ``(B, M + 2)`` embeddings: ``<cls>``, species, then the gene tokens.
+        torch.Tensor
+            ``(B, M + 2, D)`` embeddings: ``<cls>``, species, then the gene tokens.
         """
         tokens = self.gene(genes) + self.value(values.unsqueeze(-1))
         if self.external is not None and external is not None:
@@ -72,5 +79,8 @@ class TokenEmbedding(nn.Module):
         head = self.species(species)
         if self.batch is not None and batch is not None:
             head = head + self.batch(batch)
-        cls = self.cls.expand(genes.shape[0], -1, -1)
-        return torch.cat([cls, head.unsqueeze(1), tokens], dim=1)
+        # the <cls> token starts from the expression-weighted sum of the sample's gene
+        # embeddings: a direct summary that aligned genes make comparable across species
+        summary = (values.unsqueeze(-1) * self.gene(genes)).sum(1) / genes.shape[1] ** 0.5
+        cls = self.cls.squeeze(0) + summary
+        return torch.cat([cls.unsqueeze(1), head.unsqueeze(1), tokens], dim=1)

@@ -43,6 +43,9 @@ class UGEModule(BaseModuleClass):
     gene_mean, gene_std
         ``(G,)`` mean and standard deviation of each gene's log-normalised expression in its
         species: token values are relative, ``(x - mean) / std`` (paper 3.1.2).
+    gene_baseline
+        ``(G,)`` starting value of the decoder's per-gene baseline (log mean share of counts,
+        or mean log-normalised value), so training starts from the genes' average level.
     n_conditions
         Number of external-token categories (conditions); 0 when none is registered.
     n_batch
@@ -78,6 +81,7 @@ class UGEModule(BaseModuleClass):
         token_candidates: torch.Tensor,
         gene_mean: torch.Tensor | None = None,
         gene_std: torch.Tensor | None = None,
+        gene_baseline: torch.Tensor | None = None,
         n_conditions: int = 0,
         n_batch: int = 1,
         likelihood: Literal["nb", "gaussian"] = "nb",
@@ -122,13 +126,19 @@ class UGEModule(BaseModuleClass):
         self.embedding = TokenEmbedding(n_genes, n_species, n_conditions, n_batch, d_model)
         self.encoder = TransformerEncoder(d_model, n_layers, n_heads, dropout)
         # species-specific affine maps into the common subspace (paper 3.5, P_s and P_t)
-        self.proj_weight = nn.Parameter(torch.randn(n_species, d_model, n_latent) / d_model**0.5)
+        # all species start from the same map: the model is species-agnostic at first
+        shared = torch.randn(1, d_model, n_latent) / d_model**0.5
+        self.proj_weight = nn.Parameter(shared.repeat(n_species, 1, 1))
         self.proj_bias = nn.Parameter(torch.zeros(n_species, n_latent))
         self.decoder = ReactomeAlignedDecoder(
             n_latent, d_model, n_genes, n_hidden, n_batch=n_batch, dropout=dropout
         )
-        # per-gene dispersion (nb) or log standard deviation (gaussian)
-        self.px_r = nn.Parameter(torch.zeros(n_genes))
+        if gene_baseline is not None:
+            with torch.no_grad():
+                self.decoder.gene_bias.copy_(gene_baseline)
+        # per-gene log inverse dispersion (nb; starts at theta = e^2, a bulk-like value) or
+        # softplus-parametrised standard deviation (gaussian)
+        self.px_r = nn.Parameter(torch.full((n_genes,), 2.0 if likelihood == "nb" else 0.0))
         self._init_from_pairs()
 
     @torch.no_grad()

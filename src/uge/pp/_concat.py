@@ -34,13 +34,14 @@ def concat_species(
 
     Returns
     -------
-    One AnnData with ``obs[species_key]``, ``var[species_key]``,
-    ``var[gene_key]`` and ``var_names`` of the form ``"<species>:<gene>"``.
-    ``X`` and the layers present in every input are stacked block-diagonally
-    (sparse inputs stay sparse). ``obs`` columns are kept (union over species),
-    ``var`` columns are kept per gene. Sample names that occur in more than one
-    species are made unique by prefixing ``"<species>:"``. The inputs are not
-    modified.
+    anndata.AnnData
+        One AnnData with ``obs[species_key]``, ``var[species_key]``,
+        ``var[gene_key]`` and ``var_names`` of the form ``"<species>:<gene>"``.
+        ``X`` and the layers present in every input are stacked block-diagonally
+        (sparse inputs stay sparse). ``obs`` columns are kept (union over species),
+        ``var`` columns are kept per gene. Sample names that occur in more than one
+        species are made unique by prefixing ``"<species>:"``. The inputs are not
+        modified.
 
     Examples
     --------

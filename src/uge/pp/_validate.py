@@ -27,7 +27,8 @@ def check_expression(x: Any, where: str = "adata.X") -> bool:
 
     Returns
     -------
-    ``True`` when every value is a non-negative integer (raw counts).
+    bool
+        ``True`` when every value is a non-negative integer (raw counts).
 
     Raises
     ------
@@ -68,12 +69,14 @@ def validate_setup(
     condition_key: str | None = None,
     control_condition: str | None = None,
     batch_key: str | None = None,
+    training: bool = True,
 ) -> None:
     """Check an AnnData for :meth:`uge.UGE.setup_anndata`; raise a clear error on bad input.
 
     Checks the keys, unique gene names, that every species has samples and genes, and that
     the expression values are finite, non-negative and give every sample a non-zero total
-    over its species' genes. Nothing is modified.
+    over its species' genes. With ``training=False`` (new data for a trained model) a species
+    may have genes but no samples. Nothing is modified.
     """
     if not isinstance(adata, ad.AnnData):
         raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
@@ -130,7 +133,7 @@ def validate_setup(
             f"adata.var[{species_key!r}]. Every species needs its own genes."
         )
     no_samples = sorted(set(var_species) - set(obs_species))
-    if no_samples:
+    if no_samples and training:
         raise ValueError(
             f"Species {no_samples} have genes in adata.var[{species_key!r}] but no samples in "
             f"adata.obs[{species_key!r}]. Remove those genes or add samples of that species."

@@ -1,0 +1,272 @@
+from __future__ import annotations
+
+import anndata as ad
+import mudata as md
+import numpy as np
+import pandas as pd
+import pytest
+import scanpy as sc
+from scipy import sparse
+
+import uge
+
+
+def _species_adata(prefix: str, n_obs: int = 6, n_vars: int = 5, seed: int = 0) -> ad.AnnData:
+    rng = np.random.default_rng(seed)
+    x = rng.poisson(5, (n_obs, n_vars)).astype(np.float32) + 1
+    return ad.AnnData(
+        sparse.csr_matrix(x),
+        obs=pd.DataFrame(
+            {"organ": ["brain", "liver"] * (n_obs // 2)}, index=[f"s{i}" for i in range(n_obs)]
+        ),
+        var=pd.DataFrame(index=[f"{prefix}{j}" for j in range(n_vars)]),
+    )
+
+
+# ----------------------------------------------------------------- concat_species
+def test_concat_species_layout():
+    mouse, rat = _species_adata("Mg", 6, 5), _species_adata("Rg", 4, 3, seed=1)
+    mouse.layers["counts"] = mouse.X.copy()
+    rat.layers["counts"] = rat.X.copy()
+    before = mouse.copy()
+    adata = uge.pp.concat_species({"mouse": mouse, "rat": rat})
+    assert adata.shape == (10, 8)
+    assert list(adata.var_names[:2]) == ["mouse:Mg0", "mouse:Mg1"]
+    assert list(adata.var["gene"][-3:]) == ["Rg0", "Rg1", "Rg2"]
+    assert list(adata.var["species"].cat.categories) == ["mouse", "rat"]
+    assert (adata.obs["species"] == "rat").sum() == 4
+    assert adata.obs_names.is_unique  # shared names were prefixed
+    assert adata.obs_names[0] == "mouse:s0"
+    x = adata.X.toarray()
+    own = adata.obs["species"].to_numpy()[:, None] == adata.var["species"].to_numpy()[None]
+    assert (x[~own] == 0).all()
+    np.testing.assert_array_equal(x[:6, :5], mouse.X.toarray())
+    assert sparse.issparse(adata.layers["counts"])
+    assert "organ" in adata.obs
+    # inputs untouched
+    assert mouse.var_names.equals(before.var_names) and "species" not in mouse.obs
+
+
+def test_concat_species_keeps_unique_sample_names():
+    mouse, rat = _species_adata("Mg"), _species_adata("Rg")
+    rat.obs_names = [f"r{i}" for i in range(rat.n_obs)]
+    adata = uge.pp.concat_species({"mouse": mouse, "rat": rat})
+    assert adata.obs_names[0] == "s0"
+
+
+@pytest.mark.parametrize(
+    ("adatas", "error", "match"),
+    [
+        ({}, ValueError, "non-empty mapping"),
+        ({"mouse": np.zeros((2, 2))}, TypeError, "expected an AnnData"),
+        ({"mouse": _species_adata("Mg")[:0]}, ValueError, "at least one sample"),
+    ],
+)
+def test_concat_species_errors(adatas, error, match):
+    with pytest.raises(error, match=match):
+        uge.pp.concat_species(adatas)
+
+
+def test_concat_species_duplicated_genes():
+    mouse = _species_adata("Mg")
+    mouse.var_names = ["a", "a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="duplicated gene names"):
+        uge.pp.concat_species({"mouse": mouse, "rat": _species_adata("Rg")})
+
+
+def test_setup_mudata_builds_registered_anndata():
+    mdata = md.MuData({"mouse": _species_adata("Mg"), "rat": _species_adata("Rg")})
+    adata = uge.UGE.setup_mudata(mdata, labels_key="organ")
+    assert isinstance(adata, ad.AnnData)
+    assert adata.n_vars == 10 and set(adata.obs["species"]) == {"mouse", "rat"}
+    model = uge.UGE(adata, d_model=8, n_heads=2)
+    assert model.species_ == ["mouse", "rat"]
+    with pytest.raises(TypeError, match="one modality per species"):
+        uge.UGE.setup_mudata(adata)
+
+
+# ------------------------------------------------------------------- bad inputs
+def _fresh(study):
+    a = study.copy()
+    del a.uns["uge_truth"]
+    return a
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"species_key": "taxon"}, KeyError, r"adata.obs\['taxon'\] not found"),
+        ({"labels_key": "tissue"}, KeyError, r"adata.obs\['tissue'\] not found .*labels_key"),
+        ({"condition_key": "treatment"}, KeyError, r"adata.obs\['treatment'\].*condition_key"),
+        ({"batch_key": "lane"}, KeyError, r"adata.obs\['lane'\].*batch_key"),
+        ({"layer": "counts"}, KeyError, r"adata.layers\['counts'\] not found"),
+        (
+            {"condition_key": "drug", "control_condition": "vehicle"},
+            ValueError,
+            "control_condition='vehicle' not found",
+        ),
+    ],
+)
+def test_setup_key_errors(study, kwargs, error, match):
+    adata = _fresh(study)
+    with pytest.raises(error, match=match):
+        uge.UGE.setup_anndata(adata, **kwargs)
+
+
+def test_missing_var_species(study):
+    adata = _fresh(study)
+    del adata.var["species"]
+    with pytest.raises(KeyError, match=r"adata.var\['species'\] not found"):
+        uge.UGE.setup_anndata(adata)
+
+
+def test_species_without_samples_or_genes(study):
+    adata = _fresh(study)
+    no_samples = adata[adata.obs["species"] == "mouse"].copy()
+    with pytest.raises(ValueError, match=r"\['rat'\] have genes .* but no samples"):
+        uge.UGE.setup_anndata(no_samples)
+    no_genes = adata[:, adata.var["species"] == "mouse"].copy()
+    with pytest.raises(ValueError, match=r"\['rat'\] have samples .* but no genes"):
+        uge.UGE.setup_anndata(no_genes)
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [(-1.0, "negative values"), (np.nan, "NaN or infinite"), (np.inf, "NaN or infinite")],
+)
+def test_bad_values(study, value, match):
+    adata = _fresh(study)
+    x = adata.X.toarray()
+    x[3, 2] = value
+    adata.X = x
+    with pytest.raises(ValueError, match=match):
+        uge.UGE.setup_anndata(adata)
+
+
+def test_zero_total_samples(study):
+    adata = _fresh(study)
+    x = adata.X.toarray()
+    x[5] = 0
+    adata.X = sparse.csr_matrix(x)
+    with pytest.raises(ValueError, match=r"1 mouse samples have zero total expression"):
+        uge.UGE.setup_anndata(adata)
+
+
+def test_duplicated_var_names(study):
+    adata = _fresh(study)
+    adata.var_names = [*adata.var_names[:-1], adata.var_names[0]]
+    with pytest.raises(ValueError, match="duplicated names"):
+        uge.UGE.setup_anndata(adata)
+
+
+def test_counts_declared_but_not_integer(study):
+    adata = _fresh(study)
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    uge.UGE.setup_anndata(adata)
+    with pytest.raises(ValueError, match="likelihood='nb' declares raw counts"):
+        uge.UGE(adata, likelihood="nb")
+
+
+def test_likelihood_detected_and_stated(study, caplog):
+    counts = _fresh(study)
+    uge.UGE.setup_anndata(counts)
+    assert uge.UGE(counts, d_model=8, n_heads=2).module.likelihood == "nb"
+    assert "integer counts: using a negative binomial" in caplog.text
+    lognorm = _fresh(study)
+    sc.pp.normalize_total(lognorm, target_sum=1e4)
+    sc.pp.log1p(lognorm)
+    uge.UGE.setup_anndata(lognorm)
+    model = uge.UGE(lognorm, d_model=8, n_heads=2)
+    assert model.module.likelihood == "gaussian"
+    assert "Gaussian likelihood" in caplog.text
+    # normalised but not logged: accepted with a warning that says what to do
+    unlogged = _fresh(study)
+    sc.pp.normalize_total(unlogged, target_sum=1e4)
+    uge.UGE.setup_anndata(unlogged)
+    with pytest.warns(UserWarning, match="does not look log-transformed"):
+        uge.UGE(unlogged, d_model=8, n_heads=2)
+
+
+def test_gaussian_model_trains(study):
+    adata = _fresh(study)
+    sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    uge.UGE.setup_anndata(adata, labels_key="organ")
+    model = uge.UGE(adata, d_model=16, n_heads=2, max_tokens=32)
+    model.train(max_epochs=2, enable_progress_bar=False)
+    rec = model.get_reconstructed_expression(layer=None)
+    assert np.isfinite(rec.to_numpy()).all()
+
+
+def test_orthologs_absent_genes_are_dropped_and_counted(study, caplog):
+    adata = _fresh(study)
+    orth = adata.uns["orthologs"]
+    extra = pd.DataFrame({"mouse": ["NotAGene1", "NotAGene2"], "rat": ["Nope1", orth["rat"][0]]})
+    table = pd.concat([orth, extra], ignore_index=True)
+    table["homology_type"] = "ortholog_one2one"  # extra columns are ignored
+    uge.UGE.setup_anndata(adata)
+    model = uge.UGE(adata, orthologs=table, d_model=8, n_heads=2)
+    assert len(model.module.gene_pairs) == len(orth.drop_duplicates())
+    assert f"2 of {len(table)} table rows dropped" in caplog.text
+
+
+def test_orthologs_need_species_columns(study):
+    adata = _fresh(study)
+    uge.UGE.setup_anndata(adata)
+    with pytest.raises(ValueError, match="one column per species"):
+        uge.UGE(adata, orthologs=pd.DataFrame({"human": ["A"], "rat": ["B"]}))
+
+
+def test_works_without_orthologs(study):
+    adata = _fresh(study)
+    uge.UGE.setup_anndata(adata)
+    model = uge.UGE(adata, d_model=8, n_heads=2)
+    assert len(model.module.gene_pairs) == 0
+    model.train(max_epochs=1, enable_progress_bar=False)
+
+
+def test_unseen_species_and_genes_at_inference(trained):
+    model, adata = trained
+    human = adata.copy()
+    human.obs["species"] = human.obs["species"].cat.rename_categories({"rat": "human"})
+    with pytest.raises(ValueError, match=r"Species \['human'\] were not seen at training time"):
+        model.get_latent_representation(human)
+    fewer = adata[:, adata.var_names[:-10]].copy()
+    with pytest.raises(ValueError, match=r"genes of this AnnData do not match.*% of the model"):
+        model.get_latent_representation(fewer)
+    shuffled = adata[:, adata.var_names[::-1]].copy()
+    with pytest.raises(ValueError, match=r"100\.0% of the model.*in another order"):
+        model.get_latent_representation(shuffled)
+
+
+def test_new_anndata_with_same_genes(trained):
+    model, adata = trained
+    new = adata[:20].copy()
+    for key in list(new.obs.columns):
+        if key.startswith("_scvi"):
+            del new.obs[key]
+    np.testing.assert_allclose(
+        model.get_latent_representation(new),
+        model.get_latent_representation(indices=range(20)),
+        atol=1e-5,
+    )
+
+
+def test_user_anndata_changes_only_under_documented_keys(study):
+    adata = _fresh(study)
+    before = adata.copy()
+    uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
+    model = uge.UGE(adata, orthologs=adata.uns["orthologs"], d_model=8, n_heads=2, max_tokens=16)
+    model.train(max_epochs=1, enable_progress_bar=False)
+    adata.obsm["X_uge"] = model.get_latent_representation()
+    model.get_gene_embedding()
+    model.get_reconstructed_expression()
+    assert (adata.X != before.X).nnz == 0
+    assert adata.var.equals(before.var)
+    pd.testing.assert_frame_equal(adata.obs[before.obs.columns], before.obs)
+    assert all(c.startswith("_scvi_") for c in adata.obs.columns.difference(before.obs.columns))
+    assert set(adata.obsm) == {"X_uge"}
+    assert set(adata.layers) == {"uge_reconstruction"}
+    assert set(adata.varm) == {"uge_gene_embedding"}
+    assert set(adata.uns) - set(before.uns) == {"_scvi_uuid", "_scvi_manager_uuid"}
