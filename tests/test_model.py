@@ -212,3 +212,25 @@ def test_paper_configuration_is_selectable(adata):
     assert len(model.module.encoder.blocks) == 4
     assert model.module.encoder.blocks[0].n_heads == 8
     assert model.module.embedding.gene.weight.shape[1] == 256
+
+
+def test_condition_is_an_external_token(trained):
+    model, adata = trained
+    module = model.module
+    assert module.embedding.external.num_embeddings == adata.obs["drug"].nunique()
+    x = torch.as_tensor(adata.X[:6].toarray())
+    species = torch.as_tensor(adata.obs["species"].cat.codes.to_numpy()[:6]).long()
+    with torch.no_grad():
+        z0 = module.inference(x, species, torch.zeros(6, dtype=torch.long))["z"]
+        z1 = module.inference(x, species, torch.ones(6, dtype=torch.long))["z"]
+    assert (z0 - z1).norm(dim=1).min() > 1e-3  # training gave the condition tokens a role
+
+
+def test_early_stopping_and_validation(adata):
+    uge.UGE.setup_anndata(adata)
+    model = uge.UGE(adata, d_model=16, n_heads=2, max_tokens=32)
+    model.train(
+        max_epochs=3, early_stopping=True, accelerator="cpu", devices=1, enable_progress_bar=False
+    )
+    assert "validation_loss" in model.history
+    assert len(model.validation_indices) > 0

@@ -11,6 +11,7 @@ import torch
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
+from scvi.model._utils import parse_device_args
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
 from uge.module import UGEModule
@@ -549,8 +550,6 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         model.module.load_state_dict(state)
         model.is_trained_ = meta["is_trained"]
         model.history_ = meta["history"]
-        from scvi.model._utils import parse_device_args
-
         _, _, device = parse_device_args(accelerator, "auto", return_device="torch")
         model.to_device(device)
         model.module.eval()
