@@ -38,7 +38,8 @@ scvi.settings.seed = 0
 adata = uge.datasets.simulate_study(seed=0)
 uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
 model = uge.UGE(adata, orthologs=adata.uns["orthologs"], **config)
-model.train(max_epochs=1000, max_time={"seconds": seconds}, enable_progress_bar=False)
+model.train(max_epochs=1000, max_time={"seconds": seconds}, check_val_every_n_epoch=1,
+            enable_progress_bar=False)
 adata.obsm["X_uge"] = model.get_latent_representation()
 acc, chance = uge.tl.cross_species_knn_accuracy(adata, "X_uge", "organ", "mouse", "rat")
 drug, _ = uge.tl.cross_species_knn_accuracy(adata, "X_uge", "drug", "mouse", "rat")
@@ -74,8 +75,9 @@ def main() -> None:
             [sys.executable, "-c", CHILD, json.dumps(config), str(args.seconds)],
             capture_output=True,
             text=True,
-            check=True,
         )
+        if proc.returncode:
+            sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(name, r, flush=True)
         lines.append(
