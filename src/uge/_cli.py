@@ -33,7 +33,7 @@ def _demo(args: argparse.Namespace) -> int:
     uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
     model = uge.UGE(adata, orthologs=orthologs)
     start = time.perf_counter()
-    model.train(max_epochs=epochs, enable_progress_bar=not args.no_progress)
+    model.train(max_epochs=epochs, enable_progress_bar=sys.stdout.isatty() and not args.no_progress)
     seconds = time.perf_counter() - start
     n_epochs = len(model.history["reconstruction_loss_train"])
     print(
@@ -82,7 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="uge_demo", help="output directory (default uge_demo)")
     demo.add_argument("--quick", action="store_true", help="small data, few epochs")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    demo.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="hide the progress bar (hidden anyway when output is not a terminal)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     for name in ("lightning", "lightning.pytorch", "lightning.fabric", "scvi"):
