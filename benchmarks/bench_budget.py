@@ -17,28 +17,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
-import sys
-from pathlib import Path
 
-CONFIGS = {
-    "default (D=64, 2 layers, 4 heads, 128 tokens)": {},
-    "D=128, 2 layers, 4 heads, 128 tokens": {"d_model": 128},
-    "paper (D=256, 4 layers, 8 heads, 128 tokens)": {"d_model": 256, "n_layers": 4, "n_heads": 8},
-}
+from _common import CONFIGS, RESULTS, run_configs, write
 
-CHILD = r"""
-import json, sys
-import scvi, uge
+BODY = r"""
 from sklearn.metrics import silhouette_score
 
-config, seconds = json.loads(sys.argv[1]), int(sys.argv[2])
-scvi.settings.seed = 0
-adata = uge.datasets.simulate_study(seed=0)
-uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
-model = uge.UGE(adata, orthologs=adata.uns["orthologs"], **config)
-model.train(max_epochs=1000, max_time={"seconds": seconds}, check_val_every_n_epoch=1,
+model.train(max_epochs=1000, max_time={"seconds": arg}, check_val_every_n_epoch=1,
             enable_progress_bar=False)
 adata.obsm["X_uge"] = model.get_latent_representation()
 acc, chance = uge.tl.cross_species_knn_accuracy(adata, "X_uge", "organ", "mouse", "rat")
@@ -53,11 +38,13 @@ print(json.dumps({
 }))
 """
 
+NAMES = [n for n in CONFIGS if "256 tokens" not in n]
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=120, help="training budget per config")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "budget.md"))
+    parser.add_argument("--out", default=str(RESULTS / "budget.md"))
     args = parser.parse_args()
     lines = [
         "## Quality within a training budget",
@@ -70,24 +57,12 @@ def main() -> None:
         "from mouse (chance) | drug accuracy, rat from mouse | species silhouette |",
         "| --- | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, config in CONFIGS.items():
-        proc = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps(config), str(args.seconds)],
-            capture_output=True,
-            text=True,
-        )
-        if proc.returncode:
-            sys.exit(f"{name} failed:\n{proc.stderr[-3000:]}")
-        r = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(name, r, flush=True)
+    for name, r in run_configs(BODY, args.seconds, NAMES):
         lines.append(
             f"| {name} | {r['epochs']} | {r['validation_nll']:.3f} | {r['accuracy']:.3f} "
             f"({r['chance']:.3f}) | {r['drug_accuracy']:.3f} | {r['species_silhouette']:.3f} |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    write(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -1,43 +1,26 @@
 """Training speed and peak memory of UGE configurations on this machine.
 
 Trains each configuration on the default simulated study (1,000 samples: 500 mouse, 500
-rat) in a fresh subprocess and reports training samples per second (after one warm-up
-epoch) and the subprocess's peak resident memory. Writes ``benchmarks/results/speed.md``.
+rat) in a fresh process and reports training samples per second (after one warm-up
+epoch) and the process's peak resident memory. Writes ``benchmarks/results/speed.md``.
 
 Usage::
 
-    python benchmarks/bench_speed.py            # default and paper configurations
+    python benchmarks/bench_speed.py            # all configurations
     python benchmarks/bench_speed.py --epochs 3
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
-import subprocess
-import sys
-from pathlib import Path
 
 import torch
+from _common import RESULTS, run_configs, write
 
-CONFIGS = {
-    "default (D=64, 2 layers, 4 heads, 128 tokens)": {},
-    "D=128, 2 layers, 4 heads, 128 tokens": {"d_model": 128},
-    "default with 256 tokens": {"max_tokens": 256},
-    "paper (D=256, 4 layers, 8 heads, 128 tokens)": {"d_model": 256, "n_layers": 4, "n_heads": 8},
-}
-
-CHILD = r"""
-import json, resource, sys, time
-import scvi, uge
+BODY = r"""
+import resource, time
 from lightning.pytorch.callbacks import Callback
-
-config, epochs = json.loads(sys.argv[1]), int(sys.argv[2])
-scvi.settings.seed = 0
-adata = uge.datasets.simulate_study(seed=0)
-uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
-model = uge.UGE(adata, orthologs=adata.uns["orthologs"], **config)
 
 
 class Clock(Callback):
@@ -52,13 +35,12 @@ class Clock(Callback):
 
 
 clock = Clock()
-model.train(max_epochs=epochs + 1, enable_progress_bar=False, callbacks=[clock],
+model.train(max_epochs=arg + 1, enable_progress_bar=False, callbacks=[clock],
             check_val_every_n_epoch=10_000)
-n_train = len(model.train_indices)
 seconds = sum(e - s for s, e in zip(clock.starts[1:], clock.ends[1:]))
 print(json.dumps({
-    "samples_per_s": n_train * epochs / seconds,
-    "s_per_epoch": seconds / epochs,
+    "samples_per_s": len(model.train_indices) * arg / seconds,
+    "s_per_epoch": seconds / arg,
     "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "parameters": sum(p.numel() for p in model.module.parameters()),
 }))
@@ -68,19 +50,8 @@ print(json.dumps({
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per configuration")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "speed.md"))
+    parser.add_argument("--out", default=str(RESULTS / "speed.md"))
     args = parser.parse_args()
-    rows = []
-    for name, config in CONFIGS.items():
-        proc = subprocess.run(
-            [sys.executable, "-c", CHILD, json.dumps(config), str(args.epochs)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        print(name, result, flush=True)
-        rows.append((name, result))
     lines = [
         "## Training speed and memory",
         "",
@@ -91,15 +62,12 @@ def main() -> None:
         "| configuration | parameters | samples/s | s/epoch | peak memory (MiB) |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]
-    for name, r in rows:
+    for name, r in run_configs(BODY, args.epochs):
         lines.append(
             f"| {name} | {r['parameters']:,} | {r['samples_per_s']:.0f} | "
             f"{r['s_per_epoch']:.1f} | {r['peak_rss_mib']:.0f} |"
         )
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text("\n".join(lines) + "\n")
-    print(f"wrote {out}")
+    write(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -169,8 +169,7 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
             f"n_latent={n_latent}, max_tokens={self.module.max_tokens}, "
             f"{len(pairs)} ortholog pairs."
         )
-        init = self._get_init_params(locals())
-        init["non_kwargs"]["likelihood"] = likelihood
+        init = self._get_init_params(locals())  # holds the resolved likelihood
         if orthologs is not None:
             init["non_kwargs"]["orthologs"] = pd.DataFrame(orthologs).to_dict(orient="list")
         self.init_params_ = init
