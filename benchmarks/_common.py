@@ -15,6 +15,7 @@ CONFIGS = {
     "D=128, 2 layers, 4 heads, 128 tokens": {"d_model": 128},
     "default with 256 tokens": {"max_tokens": 256},
     "paper (D=256, 4 layers, 8 heads, 128 tokens)": {"d_model": 256, "n_layers": 4, "n_heads": 8},
+    "default without the ortholog prior": {"orthologs": None},
 }
 
 # the child's first lines: the default simulated study and a model of the given configuration
@@ -26,7 +27,7 @@ config, arg = json.loads(sys.argv[1]), int(sys.argv[2])
 scvi.settings.seed = 0
 adata = uge.datasets.simulate_study(seed=0)
 uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
-model = uge.UGE(adata, orthologs=adata.uns["orthologs"], **config)
+model = uge.UGE(adata, **{"orthologs": adata.uns["orthologs"], **config})
 """
 
 

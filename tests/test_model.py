@@ -234,3 +234,15 @@ def test_early_stopping_and_validation(adata):
     )
     assert "validation_loss" in model.history
     assert len(model.validation_indices) > 0
+
+
+def test_save_with_anndata_and_load_without(trained, tmp_path):
+    model, _ = trained
+    model.save(str(tmp_path / "m"), save_anndata=True)
+    loaded = uge.UGE.load(str(tmp_path / "m"))
+    np.testing.assert_array_equal(
+        loaded.get_latent_representation(), model.get_latent_representation()
+    )
+    model.save(str(tmp_path / "bare"))
+    with pytest.raises(ValueError, match="No AnnData saved"):
+        uge.UGE.load(str(tmp_path / "bare"))

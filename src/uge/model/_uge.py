@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable, Sequence
 from typing import Literal
 
@@ -56,7 +57,9 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         Optional ortholog table: one column per species, named by species, holding the
         species' own gene names (``var["gene"]``), one row per pair. Any homology type and
         many-to-many pairs are allowed; other columns are ignored; pairs naming genes absent
-        from the data are dropped (the count is logged). A prior only: UGE works without it.
+        from the data are dropped (the count is logged). A prior: UGE runs without it, but
+        then has no way to tell which genes (and so which groups of samples) correspond
+        across species, and mixes the species without matching them.
     likelihood
         ``"auto"`` (integer counts get ``"nb"``, anything else ``"gaussian"``), ``"nb"``
         (negative binomial; requires raw counts) or ``"gaussian"`` (log-normalised input).
@@ -81,7 +84,9 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
     gene_align_weight
         Weight of the gene-alignment loss.
     latent_align_weight
-        Weight of the cross-species latent alignment.
+        Weight of the cross-species latent alignment (MMD between species within each
+        condition). Kept weak by default: with an ortholog prior, stronger weights made
+        alignment less reliable on the simulated study.
 
     Examples
     --------
@@ -109,7 +114,7 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         max_tokens: int = 128,
         ortholog_similarity: float = 0.9,
         gene_align_weight: float = 1.0,
-        latent_align_weight: float = 1.0,
+        latent_align_weight: float = 0.1,
     ) -> None:
         if adata is None:
             raise ValueError("UGE needs the AnnData registered with UGE.setup_anndata.")
@@ -511,7 +516,7 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         }
         write_model(dir_path, overwrite, self.module.state_dict(), meta)
         if save_anndata:
-            self.adata.write_h5ad(f"{dir_path}/adata.h5ad")
+            self.adata.write_h5ad(os.path.join(dir_path, "adata.h5ad"))
 
     @classmethod
     def load(cls, dir_path: str, adata: ad.AnnData | None = None, accelerator: str = "auto") -> UGE:
@@ -531,7 +536,13 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         if meta.get("model") != cls.__name__:
             raise ValueError(f"{dir_path} holds a {meta.get('model')!r} model, not {cls.__name__}.")
         if adata is None:
-            adata = ad.read_h5ad(f"{dir_path}/adata.h5ad")
+            path = os.path.join(dir_path, "adata.h5ad")
+            if not os.path.exists(path):
+                raise ValueError(
+                    f"No AnnData saved in {dir_path}: pass the AnnData to load with, "
+                    "`UGE.load(dir_path, adata)`, or save with `save(..., save_anndata=True)`."
+                )
+            adata = ad.read_h5ad(path)
         saved = pd.Index(meta["var_names"])
         if not adata.var_names.equals(saved):
             rate = saved.isin(adata.var_names).mean()

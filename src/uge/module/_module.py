@@ -95,7 +95,7 @@ class UGEModule(BaseModuleClass):
         gene_pairs: torch.Tensor | None = None,
         gene_pair_target: torch.Tensor | None = None,
         gene_align_weight: float = 1.0,
-        latent_align_weight: float = 1.0,
+        latent_align_weight: float = 0.1,
         n_negative_pairs: int = 1024,
     ) -> None:
         super().__init__()
