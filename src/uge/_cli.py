@@ -21,7 +21,7 @@ def _demo(args: argparse.Namespace) -> int:
     scvi.settings.seed = args.seed
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    n, genes, epochs = (150, 300, 25) if args.quick else (500, 1000, None)
+    n, genes, epochs = (150, 300, 40) if args.quick else (500, 1000, None)
     print(f"uge {uge.__version__} demo: simulated mouse + rat study ({n} samples per species)")
     adata = uge.datasets.simulate_study(n_samples_per_species=n, n_genes=genes, seed=args.seed)
     orthologs = adata.uns["orthologs"]
