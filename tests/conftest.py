@@ -3,7 +3,6 @@ from __future__ import annotations
 import logging
 
 import anndata as ad
-import numpy as np
 import pytest
 import scvi
 
@@ -46,10 +45,3 @@ def trained(study):
     model = uge.UGE(a, orthologs=a.uns["orthologs"], d_model=32, n_heads=2, max_tokens=64)
     model.train(max_epochs=40, batch_size=64, enable_progress_bar=False)
     return model, a
-
-
-def knn_cross_species_accuracy(z: np.ndarray, adata: ad.AnnData, key: str = "organ") -> float:
-    acc, _ = uge.tl.cross_species_knn_accuracy(
-        ad.AnnData(obs=adata.obs, obsm={"z": z}), "z", key, "mouse", "rat", n_neighbors=5
-    )
-    return acc

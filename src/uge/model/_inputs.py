@@ -59,6 +59,18 @@ def choose_likelihood(x, requested: str, where: str) -> str:
     return likelihood
 
 
+def check_genes(var_names: pd.Index, model_genes: pd.Index, fix: str) -> None:
+    """Raise an error giving the match rate when ``var_names`` are not the model's genes."""
+    if var_names.equals(model_genes):
+        return
+    rate = model_genes.isin(var_names).mean()
+    order = " (in another order)" if rate == 1 else ""
+    raise ValueError(
+        f"The genes of this AnnData do not match the model's: {rate:.1%} of the model's "
+        f"{len(model_genes)} genes are present{order}. {fix}"
+    )
+
+
 def log_normalise(x, likelihood: str) -> np.ndarray:
     """Dense log1p(counts per 10k) for counts; the values themselves otherwise."""
     x = x.toarray() if sparse.issparse(x) else np.asarray(x, dtype=np.float64)

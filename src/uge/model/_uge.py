@@ -20,7 +20,7 @@ from uge.module._module import CONDITION_KEY, SPECIES_KEY
 from uge.pp._concat import concat_species
 from uge.pp._validate import validate_setup
 
-from ._inputs import choose_likelihood, ortholog_pairs, token_genes
+from ._inputs import check_genes, choose_likelihood, ortholog_pairs, token_genes
 from ._io import read_model, write_model
 
 logger = logging.getLogger(__name__)
@@ -292,16 +292,12 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
     def _check_compatible(self, adata: ad.AnnData) -> None:
         """Clear errors for new data whose genes or species the model does not know."""
         args = self.adata_manager.registry["setup_args"]
-        model_genes = self.adata.var_names
-        if not adata.var_names.equals(model_genes):
-            rate = model_genes.isin(adata.var_names).mean()
-            raise ValueError(
-                f"The genes of this AnnData do not match the model's: {rate:.1%} of the "
-                f"model's {len(model_genes)} genes are present"
-                + (" (in another order)" if rate == 1 else "")
-                + ". Subset and order it as the training data, e.g. "
-                "`adata = adata[:, model.adata.var_names]`, after adding missing genes as zeros."
-            )
+        check_genes(
+            adata.var_names,
+            self.adata.var_names,
+            "Subset and order it as the training data, e.g. "
+            "`adata = adata[:, model.adata.var_names]`, after adding missing genes as zeros.",
+        )
         key = args["species_key"]
         if key not in adata.obs:
             raise KeyError(f"adata.obs[{key!r}] not found: the model needs each sample's species.")
@@ -543,16 +539,11 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
                     "`UGE.load(dir_path, adata)`, or save with `save(..., save_anndata=True)`."
                 )
             adata = ad.read_h5ad(path)
-        saved = pd.Index(meta["var_names"])
-        if not adata.var_names.equals(saved):
-            rate = saved.isin(adata.var_names).mean()
-            raise ValueError(
-                f"The AnnData's genes do not match the saved model's: {rate:.1%} of the "
-                f"model's {len(saved)} genes are present"
-                + (" (in another order)" if rate == 1 else "")
-                + ". Pass an AnnData with the training genes in training order, e.g. "
-                "`adata[:, saved_var_names]`."
-            )
+        check_genes(
+            adata.var_names,
+            pd.Index(meta["var_names"]),
+            "Pass an AnnData with the training genes in training order.",
+        )
         registry = meta["registry"]
         cls.setup_anndata(adata, source_registry=registry, **registry["setup_args"])
         init = meta["init_params"]

@@ -51,19 +51,16 @@ class ReactomeAlignedDecoder(nn.Module):
         self,
         z: torch.Tensor,
         gene_embedding: torch.Tensor,
-        genes: torch.Tensor | None = None,
         batch: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Return ``(B, G)`` logits for the genes whose embeddings are given.
+        """Return ``(B, G)`` logits of all genes.
 
         Parameters
         ----------
         z
             ``(B, n_latent)`` latents.
         gene_embedding
-            ``(G, d_model)`` embeddings of the genes to decode.
-        genes
-            ``(G,)`` ids of those genes (for their baselines); all genes when ``None``.
+            ``(G, d_model)`` embeddings of all genes.
         batch
             ``(B,)`` batch ids.
         """
@@ -71,5 +68,4 @@ class ReactomeAlignedDecoder(nn.Module):
         if self.batch is not None and batch is not None:
             h = h + self.batch(batch)
         h = self.out(h)
-        bias = self.gene_bias if genes is None else self.gene_bias[genes]
-        return h @ self.gene_proj(gene_embedding).T + bias
+        return h @ self.gene_proj(gene_embedding).T + self.gene_bias
