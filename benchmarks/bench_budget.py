@@ -26,13 +26,15 @@ from sklearn.metrics import silhouette_score
 model.train(max_epochs=1000, max_time={"seconds": arg}, check_val_every_n_epoch=1,
             enable_progress_bar=False)
 adata.obsm["X_uge"] = model.get_latent_representation()
-acc, chance = uge.tl.cross_species_knn_accuracy(adata, "X_uge", "organ", "mouse", "rat")
-drug, _ = uge.tl.cross_species_knn_accuracy(adata, "X_uge", "drug", "mouse", "rat")
+uge.tl.transfer_labels(adata, "organ", "mouse", "rat")
+acc, chance = uge.tl.annotation_scores(adata).loc["overall", ["accuracy", "chance_accuracy"]]
+uge.tl.transfer_labels(adata, "drug", "mouse", "rat", key_added="drug")
+drug = uge.tl.annotation_scores(adata, "drug").loc["overall", "accuracy"]
 print(json.dumps({
     "epochs": len(model.history["reconstruction_loss_train"]),
-    "accuracy": acc,
-    "chance": chance,
-    "drug_accuracy": drug,
+    "accuracy": float(acc),
+    "chance": float(chance),
+    "drug_accuracy": float(drug),
     "validation_nll": float(model.history["reconstruction_loss_validation"].iloc[-1, 0]),
     "species_silhouette": float(silhouette_score(adata.obsm["X_uge"], adata.obs["species"])),
 }))

@@ -65,9 +65,8 @@ def main() -> None:
             )
             model.train(max_epochs=40, batch_size=64, enable_progress_bar=False)
             adata.obsm["X_uge"] = model.get_latent_representation()
-            acc, _ = uge.tl.cross_species_knn_accuracy(
-                adata, "X_uge", "organ", "mouse", "rat", n_neighbors=5
-            )
+            uge.tl.transfer_labels(adata, "organ", "mouse", "rat", n_neighbors=5)
+            acc = uge.tl.annotation_scores(adata).loc["overall", "accuracy"]
             accuracies.append(acc)
         acc = np.array(accuracies)
         print(weight, acc.round(3), flush=True)

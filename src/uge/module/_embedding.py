@@ -4,6 +4,67 @@ import torch
 from torch import nn
 
 
+class GeneEmbedding(nn.Module):
+    """The gene table shared by all species; paired genes are anchored on their partners.
+
+    A gene of a later species that has partners in earlier species (ortholog pairs) is
+    embedded as the mean of its partners' embeddings plus a residual of its own, which
+    starts at zero and is penalised (:meth:`residual_penalty`). What one species' data
+    teach a gene (e.g. its response to a drug measured only in mouse) so reaches its
+    partners in the other species, and a residual grows only where a species' own data
+    demand it. Genes without partners are free.
+
+    Parameters
+    ----------
+    gene_species
+        ``(G,)`` species id of every gene.
+    d_model
+        Embedding dimension.
+    pairs
+        ``(P, 2)`` gene ids of cross-species pairs, in either order; ``None`` for none.
+    """
+
+    def __init__(
+        self, gene_species: torch.Tensor, d_model: int, pairs: torch.Tensor | None = None
+    ) -> None:
+        super().__init__()
+        n_genes = len(gene_species)
+        self.weight = nn.Parameter(torch.randn(n_genes, d_model) * 0.1)
+        pairs = torch.zeros(0, 2, dtype=torch.long) if pairs is None else pairs.long()
+        a, b = pairs[:, 0], pairs[:, 1]
+        a_first = gene_species[a] < gene_species[b]
+        src, dst = torch.where(a_first, a, b), torch.where(a_first, b, a)
+        keep = gene_species[src] != gene_species[dst]
+        src, dst = src[keep], dst[keep]
+        count = torch.zeros(n_genes).index_add_(0, dst, torch.ones(len(dst)))
+        order = torch.argsort(gene_species[dst], stable=True)
+        self.register_buffer("src", src[order], persistent=False)
+        self.register_buffer("dst", dst[order], persistent=False)
+        self.register_buffer("dst_species", gene_species[dst[order]], persistent=False)
+        self.register_buffer("pair_weight", 1.0 / count[dst[order]], persistent=False)
+        self.register_buffer("anchored", count > 0, persistent=False)
+        with torch.no_grad():
+            self.weight[self.anchored] = 0.0
+
+    def forward(self) -> torch.Tensor:
+        """Return the ``(G, d_model)`` embeddings of all genes."""
+        table = self.weight
+        # species in order: a gene's partners in earlier species are final when it is reached
+        for s in self.dst_species.unique():
+            sel = self.dst_species == s
+            anchor = table[self.src[sel]] * self.pair_weight[sel, None]
+            table = table.index_add(0, self.dst[sel], anchor)
+        return table
+
+    def residual_penalty(self) -> torch.Tensor:
+        """Squared norm of anchored genes' residuals relative to that of their anchors."""
+        if not self.anchored.any():
+            return self.weight.new_zeros(())
+        residual = self.weight[self.anchored]
+        anchor = (self() - self.weight)[self.anchored]
+        return residual.pow(2).sum() / anchor.detach().pow(2).sum().clamp_min(1e-12)
+
+
 class TokenEmbedding(nn.Module):
     """Input embedding of UGE (paper 3.1-3.2).
 
@@ -15,8 +76,8 @@ class TokenEmbedding(nn.Module):
 
     Parameters
     ----------
-    n_genes
-        Size of the gene vocabulary (all species' genes together).
+    gene_species
+        ``(G,)`` species id of every gene (all species' genes together).
     n_species
         Number of species.
     n_external
@@ -25,14 +86,22 @@ class TokenEmbedding(nn.Module):
         Number of batches; 1 for none.
     d_model
         Embedding dimension.
+    pairs
+        ``(P, 2)`` gene ids of cross-species pairs that anchor each other (see
+        :class:`GeneEmbedding`); ``None`` for none.
     """
 
     def __init__(
-        self, n_genes: int, n_species: int, n_external: int, n_batch: int, d_model: int
+        self,
+        gene_species: torch.Tensor,
+        n_species: int,
+        n_external: int,
+        n_batch: int,
+        d_model: int,
+        pairs: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        self.gene = nn.Embedding(n_genes, d_model)
-        nn.init.normal_(self.gene.weight, std=0.1)
+        self.gene = GeneEmbedding(gene_species, d_model, pairs)
         self.value = nn.Sequential(nn.Linear(1, d_model), nn.GELU(), nn.Linear(d_model, d_model))
         self.external = nn.Embedding(n_external, d_model) if n_external > 0 else None
         self.species = nn.Embedding(n_species, d_model)
@@ -72,7 +141,8 @@ class TokenEmbedding(nn.Module):
         torch.Tensor
             ``(B, M + 2, D)`` embeddings: ``<cls>``, species, then the gene tokens.
         """
-        tokens = self.gene(genes) + self.value(values.unsqueeze(-1))
+        gene = self.gene()[genes]
+        tokens = gene + self.value(values.unsqueeze(-1))
         if self.external is not None and external is not None:
             ext = self.external(external)
             tokens = tokens + (ext.unsqueeze(1) if ext.dim() == 2 else ext)
@@ -81,6 +151,6 @@ class TokenEmbedding(nn.Module):
             head = head + self.batch(batch)
         # the <cls> token starts from the expression-weighted sum of the sample's gene
         # embeddings: a direct summary that aligned genes make comparable across species
-        summary = (values.unsqueeze(-1) * self.gene(genes)).sum(1) / genes.shape[1] ** 0.5
+        summary = (values.unsqueeze(-1) * gene).sum(1) / genes.shape[1] ** 0.5
         cls = self.cls.squeeze(0) + summary
         return torch.cat([cls.unsqueeze(1), head.unsqueeze(1), tokens], dim=1)

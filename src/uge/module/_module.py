@@ -63,16 +63,13 @@ class UGEModule(BaseModuleClass):
     max_tokens
         Most gene tokens per sample.
     gene_pairs
-        ``(P, 2)`` gene-id pairs of different species to align, or ``None``.
-    gene_pair_target
-        ``(P,)`` cosine similarity each pair is pulled towards.
+        ``(P, 2)`` gene ids of cross-species pairs (an ortholog prior), or ``None``. A paired
+        gene of a later species is embedded as its partners' mean plus its own residual
+        (:class:`~uge.module.GeneEmbedding`).
     gene_align_weight
-        Weight of the gene-alignment loss (paper 3.5).
+        Weight of the penalty on those residuals (the gene alignment, paper 3.5).
     latent_align_weight
         Weight of the cross-species latent alignment (MMD between species, within condition).
-    n_negative_pairs
-        Random cross-species gene pairs per step pulled towards similarity 0 (keeps the
-        alignment loss from collapsing all genes together).
     """
 
     def __init__(
@@ -93,10 +90,8 @@ class UGEModule(BaseModuleClass):
         dropout: float = 0.0,
         max_tokens: int = 128,
         gene_pairs: torch.Tensor | None = None,
-        gene_pair_target: torch.Tensor | None = None,
         gene_align_weight: float = 1.0,
         latent_align_weight: float = 0.1,
-        n_negative_pairs: int = 1024,
     ) -> None:
         super().__init__()
         n_species, n_genes = token_candidates.shape
@@ -105,7 +100,6 @@ class UGEModule(BaseModuleClass):
         self.max_tokens = int(min(max_tokens, token_candidates.sum(1).max()))
         self.gene_align_weight = gene_align_weight
         self.latent_align_weight = latent_align_weight
-        self.n_negative_pairs = n_negative_pairs
         self.register_buffer("gene_species", gene_species.long())
         self.register_buffer(
             "species_genes", gene_species[None, :] == torch.arange(n_species)[:, None]
@@ -119,11 +113,11 @@ class UGEModule(BaseModuleClass):
         )
         if gene_pairs is None:
             gene_pairs = torch.zeros(0, 2, dtype=torch.long)
-            gene_pair_target = torch.zeros(0)
         self.register_buffer("gene_pairs", gene_pairs.long())
-        self.register_buffer("gene_pair_target", gene_pair_target.float())
 
-        self.embedding = TokenEmbedding(n_genes, n_species, n_conditions, n_batch, d_model)
+        self.embedding = TokenEmbedding(
+            gene_species, n_species, n_conditions, n_batch, d_model, pairs=gene_pairs
+        )
         self.encoder = TransformerEncoder(d_model, n_layers, n_heads, dropout)
         # species-specific affine maps into the common subspace (paper 3.5, P_s and P_t)
         # all species start from the same map: the model is species-agnostic at first
@@ -139,24 +133,6 @@ class UGEModule(BaseModuleClass):
         # per-gene log inverse dispersion (nb; starts at theta = e^2, a bulk-like value) or
         # softplus-parametrised standard deviation (gaussian)
         self.px_r = nn.Parameter(torch.full((n_genes,), 2.0 if likelihood == "nb" else 0.0))
-        self._init_from_pairs()
-
-    @torch.no_grad()
-    def _init_from_pairs(self) -> None:
-        """Start each paired gene of a later species at the mean embedding of its partners."""
-        if len(self.gene_pairs) == 0:
-            return
-        pairs = self.gene_pairs
-        first_is_a = self.gene_species[pairs[:, 0]] < self.gene_species[pairs[:, 1]]
-        src = torch.where(first_is_a, pairs[:, 0], pairs[:, 1])
-        dst = torch.where(first_is_a, pairs[:, 1], pairs[:, 0])
-        weight = self.embedding.gene.weight
-        total = torch.zeros_like(weight).index_add_(0, dst, weight[src])
-        count = torch.zeros(len(weight), device=weight.device).index_add_(
-            0, dst, torch.ones(len(dst), device=weight.device)
-        )
-        has = count > 0
-        weight[has] = total[has] / count[has, None]
 
     # ------------------------------------------------------------------ inputs
     @staticmethod
@@ -232,7 +208,7 @@ class UGEModule(BaseModuleClass):
         batch: torch.Tensor | None = None,
     ) -> dict:
         """Decode latents into the genes of ``species`` (one id per sample)."""
-        logits = self.decoder(z, self.embedding.gene.weight, batch=batch)
+        logits = self.decoder(z, self.embedding.gene(), batch=batch)
         mask = self.species_genes[species]
         if self.likelihood == "gaussian":
             px = Normal(logits, F.softplus(self.px_r) + 1e-3)
@@ -243,22 +219,6 @@ class UGEModule(BaseModuleClass):
         return {"px": px, "mean": mu}
 
     # -------------------------------------------------------------------- loss
-    def gene_alignment_loss(self) -> torch.Tensor:
-        """Pull gene-pair cosine similarities towards their targets (paper 3.5)."""
-        emb = self.embedding.gene.weight
-        device = emb.device
-        n_pairs = len(self.gene_pairs)
-        if n_pairs == 0:
-            return emb.new_zeros(())
-        pick = torch.randint(n_pairs, (min(n_pairs, 4096),), device=device)
-        pairs, target = self.gene_pairs[pick], self.gene_pair_target[pick]
-        neg = torch.randint(len(emb), (self.n_negative_pairs, 2), device=device)
-        neg = neg[self.gene_species[neg[:, 0]] != self.gene_species[neg[:, 1]]]
-        pairs = torch.cat([pairs, neg])
-        target = torch.cat([target, target.new_zeros(len(neg))])
-        sim = F.cosine_similarity(emb[pairs[:, 0]], emb[pairs[:, 1]], dim=-1)
-        return (sim - target).pow(2).mean()
-
     def latent_alignment_loss(
         self, z: torch.Tensor, species: torch.Tensor, condition: torch.Tensor | None
     ) -> torch.Tensor:
@@ -288,7 +248,7 @@ class UGEModule(BaseModuleClass):
         mask = self.species_genes[species]
         nll = -generative_outputs["px"].log_prob(x) * mask
         recon = nll.sum(-1) / mask.sum(-1)
-        gene_align = self.gene_alignment_loss()
+        gene_align = self.embedding.gene.residual_penalty()
         latent_align = self.latent_alignment_loss(
             inference_outputs["z"], species, self._codes(tensors, CONDITION_KEY)
         )

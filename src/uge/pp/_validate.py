@@ -76,7 +76,7 @@ def validate_setup(
     Checks the keys, unique gene names, that every species has samples and genes, and that
     the expression values are finite, non-negative and give every sample a non-zero total
     over its species' genes. With ``training=False`` (new data for a trained model) a species
-    may have genes but no samples. Nothing is modified.
+    may have genes but no samples, and the control condition may be absent. Nothing is modified.
     """
     if not isinstance(adata, ad.AnnData):
         raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
@@ -110,7 +110,7 @@ def validate_setup(
                 f"{where}[{species_key!r}] has {int(frame[species_key].isna().sum())} missing "
                 "values; every sample and gene needs a species."
             )
-    if condition_key is not None:
+    if condition_key is not None and training:
         conditions = adata.obs[condition_key].astype(str)
         if control_condition not in set(conditions):
             raise ValueError(

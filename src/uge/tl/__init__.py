@@ -1,5 +1,14 @@
-"""Evaluation of cross-species transfer."""
+"""Tools: label transfer, perturbation evaluation, baselines and gene-embedding metrics."""
 
-from ._metrics import cross_species_knn_accuracy, gene_pair_retrieval
+from ._labels import annotation_scores, transfer_labels
+from ._metrics import gene_pair_retrieval
+from ._perturbation import perturbation_baselines, perturbation_r2, pseudobulk
 
-__all__ = ["cross_species_knn_accuracy", "gene_pair_retrieval"]
+__all__ = [
+    "annotation_scores",
+    "gene_pair_retrieval",
+    "perturbation_baselines",
+    "perturbation_r2",
+    "pseudobulk",
+    "transfer_labels",
+]

@@ -1,0 +1,183 @@
+"""Label transfer across species and its evaluation against the random-chance model."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+from sklearn.metrics import f1_score
+from sklearn.neighbors import KNeighborsClassifier
+
+UNKNOWN = "unknown"
+
+
+def transfer_labels(
+    adata: ad.AnnData,
+    labels_key: str,
+    source_species: str,
+    target_species: str,
+    use_rep: str = "X_uge",
+    species_key: str = "species",
+    n_neighbors: int = 15,
+    min_confidence: float = 0.0,
+    key_added: str = "uge",
+) -> pd.DataFrame:
+    """Annotate the target species' samples with the source species' labels (zero-shot).
+
+    Each target sample gets the majority label of its ``n_neighbors`` nearest source samples
+    in ``adata.obsm[use_rep]``; its confidence is the share of neighbours that voted for it.
+    Target labels are never read.
+
+    Parameters
+    ----------
+    adata
+        AnnData with ``obsm[use_rep]``, ``obs[species_key]`` and ``obs[labels_key]`` (read
+        for the source samples only).
+    labels_key
+        ``obs`` column with the labels (e.g. organ, cell type).
+    source_species, target_species
+        Species whose labels are transferred, and species that is annotated.
+    use_rep
+        Representation in ``obsm`` shared by the species (e.g. ``"X_uge"``).
+    species_key
+        ``obs`` column with the species.
+    n_neighbors
+        Source neighbours that vote.
+    min_confidence
+        Predictions with a lower confidence become ``"unknown"``.
+    key_added
+        Writes ``obs[f"{key_added}_prediction"]`` (categorical; NaN outside the target),
+        ``obs[f"{key_added}_confidence"]`` and the arguments to
+        ``uns["uge"]["label_transfer"][key_added]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``prediction`` and ``confidence`` for the target samples.
+    """
+    for key, what in ((species_key, "species_key"), (labels_key, "labels_key")):
+        if key not in adata.obs:
+            raise KeyError(f"adata.obs[{key!r}] not found (passed as `{what}`).")
+    if use_rep not in adata.obsm:
+        raise KeyError(
+            f"adata.obsm[{use_rep!r}] not found. Compute it first, e.g. "
+            "adata.obsm['X_uge'] = model.get_latent_representation()."
+        )
+    if source_species == target_species:
+        raise ValueError("source_species and target_species are the same; pass two species.")
+    species = adata.obs[species_key].astype(str).to_numpy()
+    present = sorted(set(species))
+    for name in (source_species, target_species):
+        if name not in present:
+            raise ValueError(
+                f"No samples of species {name!r} in adata.obs[{species_key!r}] (species: "
+                f"{present})."
+            )
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}.")
+    src, tgt = species == source_species, species == target_species
+    labels = adata.obs[labels_key]
+    src_labels = labels[src]
+    if src_labels.isna().any():
+        raise ValueError(
+            f"{int(src_labels.isna().sum())} {source_species} samples have no label in "
+            f"adata.obs[{labels_key!r}]; the source species needs a label on every sample."
+        )
+    rep = np.asarray(adata.obsm[use_rep])
+    knn = KNeighborsClassifier(min(n_neighbors, int(src.sum())))
+    knn.fit(rep[src], src_labels.astype(str).to_numpy())
+    proba = knn.predict_proba(rep[tgt])
+    prediction = knn.classes_[proba.argmax(1)].astype(object)
+    confidence = proba.max(1)
+    prediction[confidence < min_confidence] = UNKNOWN
+
+    categories = list(knn.classes_) + ([UNKNOWN] if UNKNOWN not in knn.classes_ else [])
+    full = pd.Series(pd.NA, index=adata.obs_names, dtype=object)
+    full[tgt] = prediction
+    adata.obs[f"{key_added}_prediction"] = pd.Categorical(full, categories=categories)
+    conf = np.full(adata.n_obs, np.nan)
+    conf[tgt] = confidence
+    adata.obs[f"{key_added}_confidence"] = conf
+    uns = adata.uns.setdefault("uge", {})
+    uns.setdefault("label_transfer", {})[key_added] = {
+        "labels_key": labels_key,
+        "source_species": source_species,
+        "target_species": target_species,
+        "species_key": species_key,
+        "use_rep": use_rep,
+        "n_neighbors": int(n_neighbors),
+        "min_confidence": float(min_confidence),
+    }
+    return pd.DataFrame(
+        {"prediction": pd.Categorical(prediction, categories=categories), "confidence": confidence},
+        index=adata.obs_names[tgt],
+    )
+
+
+def annotation_scores(adata: ad.AnnData, key: str = "uge") -> pd.DataFrame:
+    """Accuracy and F1 of transferred labels per label and overall, with the chance model.
+
+    Compares ``obs[f"{key}_prediction"]`` (from :func:`transfer_labels` or
+    :meth:`uge.UGE.predict_labels`) with the target samples' true labels. The random-chance
+    model of the UGE paper draws each prediction from the source species' label
+    frequencies ``p_s``; with target frequencies ``p_t`` its expected scores are: accuracy of
+    label ``c`` ``p_s(c)``, F1 of ``c`` ``2 p_t(c) p_s(c) / (p_t(c) + p_s(c))``, overall
+    accuracy ``sum_c p_t(c) p_s(c)`` and macro-F1 the mean F1 over labels.
+
+    Parameters
+    ----------
+    adata
+        AnnData annotated by :func:`transfer_labels`, with the target's true labels in
+        ``obs[labels_key]``.
+    key
+        The ``key_added`` of that call.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per true label and ``"overall"``: ``n``, ``accuracy`` (share of the label's
+        samples predicted right; ``"unknown"`` counts as wrong), ``f1``, ``chance_accuracy``
+        and ``chance_f1``; the ``"overall"`` row holds accuracy and macro-F1.
+    """
+    try:
+        params = adata.uns["uge"]["label_transfer"][key]
+    except (KeyError, TypeError):
+        raise KeyError(
+            f"No label transfer under key {key!r} in adata.uns['uge']['label_transfer']; run "
+            "model.predict_labels(...) or uge.tl.transfer_labels(...) first."
+        ) from None
+    species = adata.obs[params["species_key"]].astype(str)
+    labels = adata.obs[params["labels_key"]]
+    tgt = (species == params["target_species"]).to_numpy() & labels.notna().to_numpy()
+    if not tgt.any():
+        raise ValueError(
+            f"No {params['target_species']} samples with a true label in "
+            f"adata.obs[{params['labels_key']!r}]; scores need the target's true labels."
+        )
+    true = labels[tgt].astype(str).to_numpy()
+    pred = adata.obs[f"{key}_prediction"][tgt].astype(str).to_numpy()
+    src = (species == params["source_species"]).to_numpy()
+    p_s = labels[src].astype(str).value_counts(normalize=True)
+    classes = sorted(set(true))
+    p_t = pd.Series(true).value_counts(normalize=True)
+    f1 = f1_score(true, pred, labels=classes, average=None, zero_division=0)
+    rows = {}
+    for c, f in zip(classes, f1, strict=True):
+        ps, pt = float(p_s.get(c, 0.0)), float(p_t[c])
+        rows[c] = {
+            "n": int((true == c).sum()),
+            "accuracy": float((pred[true == c] == c).mean()),
+            "f1": float(f),
+            "chance_accuracy": ps,
+            "chance_f1": 2 * pt * ps / (pt + ps) if pt + ps > 0 else 0.0,
+        }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.loc["overall"] = {
+        "n": len(true),
+        "accuracy": float((pred == true).mean()),
+        "f1": float(table["f1"].mean()),
+        "chance_accuracy": float(sum(p_t[c] * p_s.get(c, 0.0) for c in classes)),
+        "chance_f1": float(table["chance_f1"].mean()),
+    }
+    table["n"] = table["n"].astype(int)
+    return table
