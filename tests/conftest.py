@@ -45,3 +45,28 @@ def trained(study):
     model = uge.UGE(a, orthologs=a.uns["orthologs"], d_model=32, n_heads=2, max_tokens=64)
     model.train(max_epochs=40, batch_size=64, enable_progress_bar=False)
     return model, a
+
+
+@pytest.fixture(scope="session")
+def heldout():
+    """A model trained on a small study without its rat x tetracycline samples.
+
+    Without rewired genes: in a study this small, rewiring (which picks drug-responsive
+    families first) leaves no one-to-one ortholog that responds. Returns the model, the full
+    AnnData (rat x tetracycline included, never trained on) and the simulator's truth.
+    """
+    full = uge.datasets.simulate_study(
+        n_samples_per_species=80,
+        organs=("brain", "liver"),
+        drugs=("tetracycline",),
+        n_genes=150,
+        rewired_fraction=0.0,
+        seed=0,
+    )
+    truth = full.uns.pop("uge_truth")
+    held = ((full.obs["species"] == "rat") & (full.obs["drug"] == "tetracycline")).to_numpy()
+    train = full[~held].copy()
+    uge.UGE.setup_anndata(train, labels_key="organ", condition_key="drug")
+    model = uge.UGE(train, orthologs=train.uns["orthologs"], d_model=32, n_heads=2, max_tokens=64)
+    model.train(max_epochs=100, enable_progress_bar=False)
+    return model, full, truth

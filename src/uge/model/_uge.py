@@ -639,6 +639,11 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
                 )
             source_species = str(counts.index[0])
         self._check_species(source_species, "source_species")
+        if source_species == target_species:
+            raise ValueError(
+                f"source_species and target_species are both {target_species!r}; the shift "
+                "is measured in another species."
+            )
         rows = (species == target_species) & (cond == control)
         if labels is not None:
             if lkey is None:
