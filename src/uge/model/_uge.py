@@ -368,7 +368,7 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
     @torch.inference_mode()
     def _map_batches(
         self,
-        fn: Callable[[dict, dict], torch.Tensor],
+        fn: Callable[[dict, dict, slice], torch.Tensor],
         adata: ad.AnnData | None,
         indices: Sequence[int] | None,
         batch_size: int | None,
@@ -376,10 +376,12 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         adata = self._validate_anndata(adata)
         self.module.eval()
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
-        out = []
+        out, start = [], 0
         for tensors in loader:
             inference = self.module.inference(**self.module._get_inference_input(tensors))
-            out.append(fn(tensors, inference).cpu().numpy())
+            stop = start + len(inference["z"])
+            out.append(fn(tensors, inference, slice(start, stop)).cpu().numpy())
+            start = stop
         return np.concatenate(out)
 
     def get_latent_representation(
@@ -406,7 +408,7 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
             ``sc.pp.neighbors(adata, use_rep="X_uge")``.
         """
         self._check_if_trained(warn=True)
-        return self._map_batches(lambda t, inf: inf["z"], adata, indices, batch_size)
+        return self._map_batches(lambda t, inf, _: inf["z"], adata, indices, batch_size)
 
     def get_gene_embedding(self) -> pd.DataFrame:
         """Gene embeddings in the space shared by all species.
@@ -461,7 +463,7 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         if target_species is not None:
             self._check_species(target_species, "target_species")
 
-        def decode(tensors: dict, inference: dict) -> torch.Tensor:
+        def decode(tensors: dict, inference: dict, _: slice) -> torch.Tensor:
             if target_species is None:
                 batch = self.module._codes(tensors, REGISTRY_KEYS.BATCH_KEY)
                 return self.module.generative(
@@ -662,8 +664,9 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
 
         target = self.species_.index(target_species)
         if method == "latent_arithmetic":
-            z = self.get_latent_representation(adata, batch_size=batch_size)
             src = species == source_species
+            z = np.zeros((adata.n_obs, self.module.proj_bias.shape[1]), dtype=np.float32)
+            z[src] = self.get_latent_representation(adata, np.flatnonzero(src), batch_size)
             shifts = {}
             for value in np.unique(lab[src]):
                 on, off = (
@@ -682,19 +685,23 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
                 np.isin(lab[rows], list(shifts)), "same label", "mean over labels"
             )
             delta = np.stack([shifts.get(v, mean_shift) for v in lab[rows]])
-            values = self._decode_latent(adata, rows, z[rows] + delta, target, batch_size)
+            offset = torch.as_tensor(delta, dtype=torch.float32)
+
+            def decode(tensors: dict, inference: dict, pos: slice) -> torch.Tensor:
+                z_new = inference["z"] + offset[pos].to(inference["z"].device)
+                return self._decode_into(tensors, inference, z_new, target)
+
         else:
             shift_from = np.full(len(rows), "condition token")
             code = known.index(condition)
 
-            def decode(tensors: dict, inference: dict) -> torch.Tensor:
-                cond_t = torch.full_like(self.module._codes(tensors, CONDITION_KEY), code)
+            def decode(tensors: dict, inference: dict, _: slice) -> torch.Tensor:
                 inputs = self.module._get_inference_input(tensors)
-                inputs["condition"] = cond_t
+                inputs["condition"] = torch.full_like(inputs["condition"], code)
                 new = self.module.inference(**inputs)
                 return self._decode_into(tensors, new, new["z"], target)
 
-            values = self._map_batches(decode, adata, rows, batch_size)
+        values = self._map_batches(decode, adata, rows, batch_size)
 
         genes = np.flatnonzero(adata.var[skey].astype(str).to_numpy() == target_species)
         layer = f"uge_{condition}" if layer is None else layer
@@ -717,50 +724,6 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
             "scale": "counts" if self.module.likelihood == "nb" else "log1p",
         }
         return pred
-
-    @torch.inference_mode()
-    def _decode_latent(
-        self,
-        adata: ad.AnnData,
-        rows: np.ndarray,
-        z: np.ndarray,
-        target: int,
-        batch_size: int | None,
-    ) -> np.ndarray:
-        """Decode latents ``z`` of samples ``rows`` into species ``target``'s genes."""
-        self.module.eval()
-        x = self.get_from_registry(adata, REGISTRY_KEYS.X_KEY)[rows]
-        x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
-        own = (
-            self.module.species_genes[self.get_from_registry(adata, SPECIES_KEY).ravel()[rows]]
-            .cpu()
-            .numpy()
-        )
-        library = (x * own).sum(1, keepdims=True)
-        has_batch = REGISTRY_KEYS.BATCH_KEY in self.adata_manager.data_registry
-        batch = (
-            self.get_from_registry(adata, REGISTRY_KEYS.BATCH_KEY).ravel()[rows]
-            if has_batch
-            else None
-        )
-        step = batch_size or 256
-        device = self.device
-        out = []
-        for i in range(0, len(rows), step):
-            sl = slice(i, i + step)
-            b = None if batch is None else torch.as_tensor(batch[sl], device=device).long()
-            species = torch.full((len(z[sl]),), target, device=device)
-            out.append(
-                self.module.generative(
-                    torch.as_tensor(z[sl], dtype=torch.float32, device=device),
-                    species,
-                    torch.as_tensor(library[sl], dtype=torch.float32, device=device),
-                    batch=b,
-                )["mean"]
-                .cpu()
-                .numpy()
-            )
-        return np.concatenate(out)
 
     def _decode_into(
         self, tensors: dict, inference: dict, z: torch.Tensor, target: int

@@ -19,7 +19,7 @@ Scale = Literal["counts", "log1p"]
 
 def _scale(adata: ad.AnnData, x, scale: Scale | None) -> Scale:
     if scale is None:
-        scale = adata.uns.get("uge", {}).get("scale") if isinstance(adata.uns, dict) else None
+        scale = adata.uns.get("uge", {}).get("scale")
     if scale is None:
         scale = "counts" if check_expression(x, "the expression values") else "log1p"
     if scale not in ("counts", "log1p"):
