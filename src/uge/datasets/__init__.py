@@ -1,5 +1,6 @@
-"""Data sets for UGE: a simulated cross-species drug study with ground truth."""
+"""Data sets for UGE: a simulated cross-species drug study with ground truth, real loaders."""
 
+from ._real import load_baron, resolve_data_dir
 from ._simulate import simulate_study
 
-__all__ = ["simulate_study"]
+__all__ = ["load_baron", "resolve_data_dir", "simulate_study"]

@@ -21,8 +21,11 @@ from uge.pp._concat import concat_species
 from uge.pp._orthologs import ortholog_pairs
 from uge.pp._validate import validate_setup
 
+from ._alignment import GeneAlignment, alignment_pairs
+from ._genes import GenesMixin
 from ._inputs import check_genes, choose_likelihood, token_genes
 from ._io import read_model, write_model
+from ._transfer import TransferMixin
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ def default_max_epochs(n_obs: int, batch_size: int = 32, steps: int = 1800) -> i
     return int(np.clip(round(steps / per_epoch), 20, 400))
 
 
-class UGE(UnsupervisedTrainingMixin, BaseModelClass):
+class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """Universal Gene Embedding: a transformer shared by species, with species' own genes.
 
     Each sample is a sequence of gene tokens of its own species (at most ``max_tokens``),
@@ -47,8 +50,8 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
     a common subspace). A reactome-aligned decoder reconstructs every gene of a species from
     the latent and that gene's embedding in the gene space shared by all species. Gene
     embeddings of different species are aligned by a similarity loss on gene pairs (an
-    ortholog prior, when given); sample latents of different species by a maximum mean
-    discrepancy penalty within each condition.
+    ortholog prior, reactome similarity or both: ``gene_alignment``); sample latents of
+    different species by a maximum mean discrepancy penalty within each condition.
 
     Parameters
     ----------
@@ -81,13 +84,31 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         species' token genes: ``var["highly_variable"]`` when present, else the species'
         ``max_tokens`` most variable genes (log-normalised). Cost stays flat as genes grow.
     gene_align_weight
-        Weight of the gene alignment: a gene of a later species that has orthologs is
-        embedded as its orthologs' mean embedding plus a residual of its own, and this
-        weights the penalty on the residuals (relative to the embeddings' size).
+        Weight of the gene alignment: a gene of a later species that is paired (see
+        ``gene_alignment``) is embedded as its partners' mean embedding plus a residual of
+        its own, and this weights the penalty on the residuals (relative to the
+        embeddings' size). With the default 10, paired genes stay within about 1% of their
+        partners; at 1, residuals of about 5% already made paired genes hard to tell apart
+        from others in the learned gene space (``docs/model.md``).
     latent_align_weight
         Weight of the cross-species latent alignment (MMD between species within each
         condition). Kept weak by default: with an ortholog prior, stronger weights made
         alignment less reliable on the simulated study.
+    gene_alignment
+        Where the gene pairs that the model aligns come from (paper 3.5). ``"orthologs"``:
+        the ortholog prior as given. ``"reactome"``: genes of two species matched one to
+        one by the similarity of their reactomes (:func:`uge.tl.reactome` of the registered
+        labels and conditions; responsive genes only), most similar first, down to
+        ``min_similarity``. ``"both"`` (default): the same matching with a bonus for
+        ortholog pairs, so that the prior is kept unless the data contradict it (a gene
+        whose reactome matches another gene clearly better than its ortholog is paired
+        with that gene: a wrong ortholog is overridden), plus reactome matches between
+        genes the prior leaves unpaired. Without labels or conditions, ``"both"`` uses the
+        orthologs only. What was done is in ``model.gene_alignment_`` and
+        ``docs/model.md`` explains the rule.
+    min_similarity
+        Lowest reactome similarity (:func:`uge.tl.map_genes_by_reactome`'s score) of a
+        pair outside the prior that the matching takes.
 
     Examples
     --------
@@ -113,8 +134,10 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         n_hidden: int = 128,
         dropout: float = 0.0,
         max_tokens: int = 128,
-        gene_align_weight: float = 1.0,
+        gene_align_weight: float = 10.0,
         latent_align_weight: float = 0.1,
+        gene_alignment: GeneAlignment = "both",
+        min_similarity: float = 0.6,
     ) -> None:
         if adata is None:
             raise ValueError("UGE needs the AnnData registered with UGE.setup_anndata.")
@@ -131,7 +154,17 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         where = "adata.X" if args["layer"] is None else f"adata.layers[{args['layer']!r}]"
         likelihood = choose_likelihood(x, likelihood, where)
         obs_species = manager.get_from_registry(SPECIES_KEY).ravel()
-        pairs = ortholog_pairs(orthologs, self.adata.var, args["species_key"], self.species_)
+        self.prior_pairs_ = ortholog_pairs(
+            orthologs, self.adata.var, args["species_key"], self.species_
+        )
+        pairs, self.gene_alignment_ = alignment_pairs(
+            self.adata,
+            args,
+            self.species_,
+            self.prior_pairs_,
+            gene_alignment,
+            min_similarity,
+        )
         candidates, gene_mean, gene_std, baseline = token_genes(
             self.adata,
             x,
@@ -171,7 +204,10 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
             f"UGE: species {self.species_}, {self.adata.n_vars} genes, likelihood "
             f"{likelihood!r}, d_model={d_model}, n_layers={n_layers}, n_heads={n_heads}, "
             f"n_latent={n_latent}, max_tokens={self.module.max_tokens}, "
-            f"{len(pairs)} ortholog pairs."
+            f"{len(pairs)} aligned gene pairs ({self.gene_alignment_['mode']}: "
+            f"{len(self.prior_pairs_)} ortholog pairs, "
+            f"{self.gene_alignment_['overridden']} overridden and "
+            f"{self.gene_alignment_['added']} added by reactome similarity)."
         )
         init = self._get_init_params(locals())  # holds the resolved likelihood
         if orthologs is not None:
@@ -410,22 +446,6 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
         self._check_if_trained(warn=True)
         return self._map_batches(lambda t, inf, _: inf["z"], adata, indices, batch_size)
 
-    def get_gene_embedding(self) -> pd.DataFrame:
-        """Gene embeddings in the space shared by all species.
-
-        Also written to ``adata.varm["uge_gene_embedding"]`` of the training AnnData.
-
-        Returns
-        -------
-        pandas.DataFrame
-            Indexed by ``var_names``, one column per embedding dimension.
-        """
-        emb = self.module.embedding.gene().detach().cpu().numpy()
-        self.adata.varm["uge_gene_embedding"] = emb
-        return pd.DataFrame(
-            emb, index=self.adata.var_names, columns=[f"uge_{i}" for i in range(emb.shape[1])]
-        )
-
     def get_reconstructed_expression(
         self,
         adata: ad.AnnData | None = None,
@@ -480,258 +500,6 @@ class UGE(UnsupervisedTrainingMixin, BaseModelClass):
             full[rows] = values
             adata.layers[layer] = full
         return pd.DataFrame(values, index=adata.obs_names[rows], columns=adata.var_names)
-
-    # ------------------------------------------------------------ predictions
-    def predict_labels(
-        self,
-        source_species: str,
-        target_species: str,
-        labels_key: str | None = None,
-        adata: ad.AnnData | None = None,
-        n_neighbors: int = 15,
-        min_confidence: float = 0.0,
-        batch_size: int | None = None,
-    ) -> pd.DataFrame:
-        """Annotate one species' samples with another species' labels (zero-shot).
-
-        Computes the latents into ``adata.obsm["X_uge"]`` and gives each target sample the
-        majority label of its ``n_neighbors`` nearest source samples there
-        (:func:`uge.tl.transfer_labels`). Target labels are never read; compare with them
-        by :func:`uge.tl.annotation_scores` and :func:`uge.pl.annotation_accuracy`.
-
-        Parameters
-        ----------
-        source_species, target_species
-            Species whose labels are transferred, and species that is annotated.
-        labels_key
-            ``obs`` column with the source's labels; ``None`` for the registered
-            ``labels_key``.
-        adata
-            AnnData with the model's genes; ``None`` for the training data.
-        n_neighbors
-            Source neighbours that vote.
-        min_confidence
-            Predictions whose share of votes is lower are marked ``"unknown"``.
-        batch_size
-            Minibatch size for the latents.
-
-        Returns
-        -------
-        pandas.DataFrame
-            ``prediction`` and ``confidence`` (share of votes) for the target samples, also
-            written to ``adata.obs["uge_prediction"]`` and ``adata.obs["uge_confidence"]``
-            (NaN for other samples); the arguments go to
-            ``adata.uns["uge"]["label_transfer"]["uge"]``.
-        """
-        from uge.tl import transfer_labels
-
-        args = self.adata_manager.registry["setup_args"]
-        labels_key = labels_key or args["labels_key"]
-        if labels_key is None:
-            raise ValueError(
-                "No labels: pass `labels_key` (an obs column with the source's labels) or "
-                "register one with UGE.setup_anndata(adata, labels_key=...)."
-            )
-        self._check_species(source_species, "source_species")
-        self._check_species(target_species, "target_species")
-        adata = self.adata if adata is None else adata
-        if labels_key not in adata.obs:
-            raise KeyError(f"adata.obs[{labels_key!r}] not found (passed as `labels_key`).")
-        adata.obsm["X_uge"] = self.get_latent_representation(adata, batch_size=batch_size)
-        return transfer_labels(
-            adata,
-            labels_key,
-            source_species,
-            target_species,
-            use_rep="X_uge",
-            species_key=args["species_key"],
-            n_neighbors=n_neighbors,
-            min_confidence=min_confidence,
-        )
-
-    def predict_perturbation(
-        self,
-        condition: str,
-        target_species: str,
-        labels: Sequence[str] | None = None,
-        source_species: str | None = None,
-        method: Literal["latent_arithmetic", "condition_token"] = "latent_arithmetic",
-        layer: str | None = None,
-        adata: ad.AnnData | None = None,
-        batch_size: int | None = None,
-    ) -> ad.AnnData:
-        """Predict the target species' control samples under a condition measured elsewhere.
-
-        ``"latent_arithmetic"`` (default; paper 4.2): the condition's shift in the latent
-        space, the mean latent of the source species' ``condition`` samples minus that of
-        its control samples, is measured within each label (e.g. organ) the source has in
-        both; labels the source lacks get the mean shift over its labels. Each target
-        control sample's latent plus the shift of its label is decoded into the target's
-        genes. ``"condition_token"``: each target control sample is encoded again with
-        ``condition`` as its external token, and decoded. Latent arithmetic is the default
-        because it predicted the simulated study's held-out rat x tetracycline better
-        (``uge demo`` reports both).
-
-        Parameters
-        ----------
-        condition
-            A condition of the registered ``condition_key`` other than the control.
-        target_species
-            Species to predict.
-        labels
-            Predict only the target's control samples with these labels (values of the
-            registered ``labels_key``); ``None`` for all.
-        source_species
-            Species whose ``condition`` samples give the shift; ``None`` picks the species
-            other than the target with most ``condition`` samples.
-        method
-            ``"latent_arithmetic"`` or ``"condition_token"``.
-        layer
-            Layer of ``adata`` to write to; ``None`` for ``f"uge_{condition}"``.
-        adata
-            AnnData with the model's genes; ``None`` for the training data.
-        batch_size
-            Minibatch size.
-
-        Returns
-        -------
-        anndata.AnnData
-            Predicted samples × target genes: the target's control samples (``obs`` copied,
-            plus ``obs["uge_shift_from"]``: ``"same label"`` or ``"mean over labels"``),
-            with expected counts at each sample's own library size (counts input) or
-            log-normalised values (log-normalised input); ``uns["uge"]`` records the
-            arguments and the ``scale`` (``"counts"`` or ``"log1p"``) for
-            :func:`uge.tl.pseudobulk`. Also written to ``adata.layers[layer]``: those rows
-            on the target's genes; the other species' genes hold 0 and all other rows NaN.
-        """
-        adata = self.adata if adata is None else adata
-        self._validate_anndata(adata)
-        args = self.adata_manager.registry["setup_args"]
-        ckey, lkey, skey = args["condition_key"], args["labels_key"], args["species_key"]
-        control = args["control_condition"]
-        if ckey is None:
-            raise ValueError(
-                "The model was set up without a condition: register one with "
-                "UGE.setup_anndata(adata, condition_key=..., control_condition=...)."
-            )
-        known = [
-            str(c) for c in self.adata_manager.get_state_registry(CONDITION_KEY).categorical_mapping
-        ]
-        if condition == control or condition not in known:
-            raise ValueError(
-                f"condition={condition!r} is not a treated condition the model was trained "
-                f"with; known conditions: {[c for c in known if c != control]} (control: "
-                f"{control!r})."
-            )
-        if method not in ("latent_arithmetic", "condition_token"):
-            raise ValueError(
-                f"method must be 'latent_arithmetic' or 'condition_token', got {method!r}."
-            )
-        self._check_species(target_species, "target_species")
-        species = adata.obs[skey].astype(str).to_numpy()
-        cond = adata.obs[ckey].astype(str).to_numpy()
-        lab = adata.obs[lkey].astype(str).to_numpy() if lkey else np.full(adata.n_obs, "all")
-        if source_species is None:
-            counts = pd.Series(species[cond == condition]).value_counts()
-            counts = counts.drop(target_species, errors="ignore")
-            if counts.empty:
-                raise ValueError(
-                    f"No species other than {target_species!r} has {condition!r} samples in "
-                    "adata; the shift has to be measured in another species."
-                )
-            source_species = str(counts.index[0])
-        self._check_species(source_species, "source_species")
-        if source_species == target_species:
-            raise ValueError(
-                f"source_species and target_species are both {target_species!r}; the shift "
-                "is measured in another species."
-            )
-        rows = (species == target_species) & (cond == control)
-        if labels is not None:
-            if lkey is None:
-                raise ValueError("`labels` needs a labels_key registered in setup_anndata.")
-            labels = [str(v) for v in ([labels] if isinstance(labels, str) else labels)]
-            missing = sorted(set(labels) - set(lab[rows]))
-            if missing:
-                raise ValueError(
-                    f"labels {missing} have no {target_species} {control!r} samples in "
-                    f"adata.obs[{lkey!r}]; available: {sorted(set(lab[rows]))}."
-                )
-            rows &= np.isin(lab, labels)
-        if not rows.any():
-            raise ValueError(f"No {target_species} {control!r} samples in adata to predict.")
-        rows = np.flatnonzero(rows)
-
-        target = self.species_.index(target_species)
-        if method == "latent_arithmetic":
-            src = species == source_species
-            z = np.zeros((adata.n_obs, self.module.proj_bias.shape[1]), dtype=np.float32)
-            z[src] = self.get_latent_representation(adata, np.flatnonzero(src), batch_size)
-            shifts = {}
-            for value in np.unique(lab[src]):
-                on, off = (
-                    src & (lab == value) & (cond == condition),
-                    src & (lab == value) & (cond == control),
-                )
-                if on.any() and off.any():
-                    shifts[value] = z[on].mean(0) - z[off].mean(0)
-            if not shifts:
-                raise ValueError(
-                    f"{source_species} has no label with both {condition!r} and {control!r} "
-                    "samples; the shift cannot be measured."
-                )
-            mean_shift = np.mean(list(shifts.values()), axis=0)
-            shift_from = np.where(
-                np.isin(lab[rows], list(shifts)), "same label", "mean over labels"
-            )
-            delta = np.stack([shifts.get(v, mean_shift) for v in lab[rows]])
-            offset = torch.as_tensor(delta, dtype=torch.float32)
-
-            def decode(tensors: dict, inference: dict, pos: slice) -> torch.Tensor:
-                z_new = inference["z"] + offset[pos].to(inference["z"].device)
-                return self._decode_into(tensors, inference, z_new, target)
-
-        else:
-            shift_from = np.full(len(rows), "condition token")
-            code = known.index(condition)
-
-            def decode(tensors: dict, inference: dict, _: slice) -> torch.Tensor:
-                inputs = self.module._get_inference_input(tensors)
-                inputs["condition"] = torch.full_like(inputs["condition"], code)
-                new = self.module.inference(**inputs)
-                return self._decode_into(tensors, new, new["z"], target)
-
-        values = self._map_batches(decode, adata, rows, batch_size)
-
-        genes = np.flatnonzero(adata.var[skey].astype(str).to_numpy() == target_species)
-        layer = f"uge_{condition}" if layer is None else layer
-        full = np.full(adata.shape, np.nan, dtype=np.float32)
-        full[rows] = 0.0
-        full[np.ix_(rows, genes)] = values[:, genes]
-        adata.layers[layer] = full
-        obs = adata.obs.iloc[rows].copy()
-        obs["uge_shift_from"] = pd.Categorical(shift_from)
-        pred = ad.AnnData(
-            X=values[:, genes].astype(np.float32), obs=obs, var=adata.var.iloc[genes].copy()
-        )
-        pred.uns["uge"] = {
-            "condition": condition,
-            "source_species": source_species,
-            "target_species": target_species,
-            "method": method,
-            "labels_key": lkey or "",
-            "layer": layer,
-            "scale": "counts" if self.module.likelihood == "nb" else "log1p",
-        }
-        return pred
-
-    def _decode_into(
-        self, tensors: dict, inference: dict, z: torch.Tensor, target: int
-    ) -> torch.Tensor:
-        """Decode latents into the genes of species ``target`` at the samples' libraries."""
-        species = torch.full_like(inference["species"], target)
-        batch = self.module._codes(tensors, REGISTRY_KEYS.BATCH_KEY)
-        return self.module.generative(z, species, inference["library"], batch=batch)["mean"]
 
     def _check_species(self, name: str, what: str) -> None:
         if name not in self.species_:

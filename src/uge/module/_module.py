@@ -199,6 +199,10 @@ class UGEModule(BaseModuleClass):
         return {"z": z, "library": library, "species": species}
 
     # -------------------------------------------------------------- generative
+    def gene_logits(self, z: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
+        """``(B, G)`` decoder log-rates (``nb``) or means (``gaussian``) of all genes."""
+        return self.decoder(z, self.embedding.gene(), batch=batch)
+
     @auto_move_data
     def generative(
         self,
@@ -208,7 +212,7 @@ class UGEModule(BaseModuleClass):
         batch: torch.Tensor | None = None,
     ) -> dict:
         """Decode latents into the genes of ``species`` (one id per sample)."""
-        logits = self.decoder(z, self.embedding.gene(), batch=batch)
+        logits = self.gene_logits(z, batch)
         mask = self.species_genes[species]
         if self.likelihood == "gaussian":
             px = Normal(logits, F.softplus(self.px_r) + 1e-3)

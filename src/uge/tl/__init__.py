@@ -1,14 +1,22 @@
-"""Tools: label transfer, perturbation evaluation, baselines and gene-embedding metrics."""
+"""Tools: reactomes and gene mapping, label transfer, perturbation evaluation and baselines."""
 
 from ._labels import annotation_scores, transfer_labels
-from ._metrics import gene_pair_retrieval
 from ._perturbation import perturbation_baselines, perturbation_r2, pseudobulk
+from ._reactome import (
+    evaluate_gene_mapping,
+    map_genes_by_coexpression,
+    map_genes_by_reactome,
+    reactome,
+)
 
 __all__ = [
     "annotation_scores",
-    "gene_pair_retrieval",
+    "evaluate_gene_mapping",
+    "map_genes_by_coexpression",
+    "map_genes_by_reactome",
     "perturbation_baselines",
     "perturbation_r2",
     "pseudobulk",
+    "reactome",
     "transfer_labels",
 ]

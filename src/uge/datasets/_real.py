@@ -1,0 +1,86 @@
+"""Loaders of real data sets from a local directory (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anndata as ad
+import pandas as pd
+
+from uge.pp import concat_species
+
+ENV = "UGE_DATA_DIR"
+
+
+def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
+    """The directory holding the real data sets: ``path``, else ``$UGE_DATA_DIR``.
+
+    Raises a ``FileNotFoundError`` naming both when neither is an existing directory.
+    """
+    path = path if path is not None else os.environ.get(ENV)
+    if path is None or not Path(path).is_dir():
+        raise FileNotFoundError(
+            f"No data directory: pass data_dir=... or set {ENV} to the folder that holds "
+            f"baron/, brawand/, ... (got {path!r}). uge never downloads data."
+        )
+    return Path(path)
+
+
+def load_baron(
+    data_dir: str | os.PathLike | None = None, n_top_genes: int | None = 2000
+) -> ad.AnnData:
+    """Baron et al. 2016 pancreas scRNA-seq, human and mouse, as one AnnData.
+
+    Reads ``baron/baron_human.h5ad``, ``baron/baron_mouse.h5ad`` and
+    ``baron/orthologs_human_mouse_1to1.csv.gz`` from :func:`resolve_data_dir`. Keeps each species'
+    ``n_top_genes`` most variable genes (``sc.pp.highly_variable_genes``, Seurat flavour, on
+    log-normalised counts; ``None`` keeps all genes).
+
+    Parameters
+    ----------
+    data_dir
+        The data directory; ``None`` reads ``$UGE_DATA_DIR``.
+    n_top_genes
+        Highly variable genes kept per species.
+
+    Returns
+    -------
+    anndata.AnnData
+        Raw UMI counts of both species (:func:`uge.pp.concat_species`), ``obs["cell_type"]``
+        (the cell ontology class) and ``obs["donor"]``; ``uns["orthologs"]``: the one-to-one
+        ortholog table (columns ``human``, ``mouse``) restricted to the kept genes.
+    """
+    import scanpy as sc
+
+    root = resolve_data_dir(data_dir) / "baron"
+    adatas = {}
+    for species in ("human", "mouse"):
+        a = ad.read_h5ad(root / f"baron_{species}.h5ad")
+        a = ad.AnnData(
+            a.X,
+            obs=pd.DataFrame(
+                {
+                    "cell_type": a.obs["cell_ontology_class"].astype(str).to_numpy(),
+                    "donor": a.obs["donor"].astype(str).to_numpy(),
+                },
+                index=a.obs_names,
+            ),
+            var=pd.DataFrame(index=a.var_names),
+        )
+        if n_top_genes is not None:
+            log = a.copy()
+            sc.pp.normalize_total(log, target_sum=1e4)
+            sc.pp.log1p(log)
+            sc.pp.highly_variable_genes(log, n_top_genes=n_top_genes)
+            a = a[:, log.var["highly_variable"].to_numpy()].copy()
+        adatas[species] = a
+    adata = concat_species(adatas)
+    table = pd.read_csv(root / "orthologs_human_mouse_1to1.csv.gz")
+    table = table.rename(columns={"human.gene.name": "human", "gene.name": "mouse"})
+    genes = {s: set(adatas[s].var_names) for s in adatas}
+    keep = table["human"].isin(genes["human"]) & table["mouse"].isin(genes["mouse"])
+    table = table.loc[keep, ["human", "mouse"]].drop_duplicates().reset_index(drop=True)
+    adata.uns["orthologs"] = table.astype(object)
+    adata.obs["cell_type"] = adata.obs["cell_type"].astype("category")
+    return adata

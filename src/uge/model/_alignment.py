@@ -1,0 +1,151 @@
+"""Gene alignment targets: which genes of different species the model ties together.
+
+Pairs come from the ortholog prior, from reactome similarity (paper 3.5), or both. The
+model anchors each paired gene on its partners (:class:`uge.module.GeneEmbedding`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Literal
+
+import anndata as ad
+import numpy as np
+
+import pandas as pd
+
+from uge.tl._reactome import _compute_reactome, response_similarity
+
+logger = logging.getLogger(__name__)
+
+GeneAlignment = Literal["both", "orthologs", "reactome"]
+PRIOR_BONUS = 0.3  # added to the reactome similarity of ortholog pairs
+RESPONSIVE_Z = 4.0  # a responsive gene changes by this many standard errors somewhere
+
+
+def shrunk(values: np.ndarray, se: np.ndarray, z: float = 1.0) -> np.ndarray:
+    """Soft-threshold each entry at ``z`` standard errors: changes within noise become 0."""
+    return np.sign(values) * np.maximum(np.abs(values) - z * se, 0.0)
+
+
+def greedy_matching(
+    score: np.ndarray, candidates: np.ndarray, is_prior: np.ndarray, min_score: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Match rows and columns, highest-scoring pairs first.
+
+    A prior pair is taken unless one of its genes is already matched outside the prior (a
+    gene may keep several prior partners, e.g. one-to-many orthologs); a candidate pair
+    outside the prior (``candidates``, score at least ``min_score``) is taken when neither
+    gene is matched yet.
+    """
+    i, j = np.nonzero(is_prior | (candidates & (score >= min_score)))
+    order = np.argsort(-score[i, j], kind="stable")
+    any_i, any_j, new_i, new_j, out = set(), set(), set(), set(), []
+    for a, b in zip(i[order], j[order], strict=True):
+        if is_prior[a, b]:
+            if a in new_i or b in new_j:
+                continue
+        elif a in any_i or b in any_j:
+            continue
+        else:
+            new_i.add(a)
+            new_j.add(b)
+        any_i.add(a)
+        any_j.add(b)
+        out.append((a, b))
+    out = np.asarray(out, dtype=np.int64).reshape(-1, 2)
+    return out[:, 0], out[:, 1]
+
+
+def alignment_pairs(
+    adata: ad.AnnData,
+    setup_args: dict,
+    species: list[str],
+    prior: np.ndarray,
+    mode: GeneAlignment,
+    min_similarity: float,
+    prior_bonus: float = PRIOR_BONUS,
+) -> tuple[np.ndarray, dict]:
+    """Gene pairs to align, as ``(P, 2)`` indices into ``adata.var``, and a summary.
+
+    ``"orthologs"``: the prior as given. Otherwise, for every two species, the reactomes of
+    their genes (:func:`uge.tl.reactome` of the registered labels and conditions, over the
+    columns both measured, each change soft-thresholded at one standard error) are compared
+    by :func:`uge.tl._reactome.response_similarity`, only between responsive genes (a change
+    beyond 4 standard errors somewhere). ``"reactome"``: genes are matched one to one,
+    most similar pairs first, down to ``min_similarity``. ``"both"``: the same matching, with
+    ``prior_bonus`` added to the similarity of ortholog pairs; every prior pair is kept
+    unless one of its genes was matched to a gene outside the prior (the data override a
+    wrong ortholog), and the matches outside the prior are added.
+    """
+    if mode not in ("both", "orthologs", "reactome"):
+        raise ValueError(
+            f"gene_alignment must be 'both', 'orthologs' or 'reactome', got {mode!r}."
+        )
+    info = {"mode": mode, "prior": len(prior), "overridden": 0, "added": 0}
+    if mode == "orthologs":
+        return prior, info
+    skey, lkey = setup_args["species_key"], setup_args["labels_key"]
+    ckey = setup_args["condition_key"]
+    if lkey is None and ckey is None:
+        if mode == "reactome":
+            raise ValueError(
+                "gene_alignment='reactome' needs a reactome, which needs labels or conditions: "
+                "register labels_key and/or condition_key in UGE.setup_anndata, or use "
+                "gene_alignment='orthologs'."
+            )
+        logger.info("No labels or conditions registered: gene alignment from orthologs only.")
+        info["mode"] = "orthologs"
+        return prior, info
+    table, se = _compute_reactome(
+        adata, skey, lkey, ckey, setup_args["control_condition"], setup_args["layer"], 3, True
+    )
+    gene_species = adata.var[skey].astype(str).to_numpy()
+    values, se = table.to_numpy(), se.to_numpy()
+    prior = prior if mode == "both" else np.zeros((0, 2), dtype=np.int64)
+    kept = {tuple(sorted(p)) for p in prior}
+    added: list[tuple[int, int]] = []
+    for x, sa in enumerate(species):
+        for sb in species[x + 1 :]:
+            ga, gb = np.flatnonzero(gene_species == sa), np.flatnonzero(gene_species == sb)
+            shared = ~np.isnan(values[ga]).all(0) & ~np.isnan(values[gb]).all(0)
+            if not shared.any():
+                logger.info("%s and %s share no reactome column: no reactome pairs.", sa, sb)
+                continue
+            va, vb = (np.nan_to_num(values[g][:, shared]) for g in (ga, gb))
+            ea, eb = (np.nan_to_num(se[g][:, shared], nan=np.inf) for g in (ga, gb))
+            score = response_similarity(shrunk(va, ea), shrunk(vb, eb))
+            responsive_a = (np.abs(va) / np.maximum(ea, 1e-12)).max(1) >= RESPONSIVE_Z
+            responsive_b = (np.abs(vb) / np.maximum(eb, 1e-12)).max(1) >= RESPONSIVE_Z
+            candidates = responsive_a[:, None] & responsive_b[None, :]
+            pos_a = pd.Series(np.arange(len(ga)), index=ga)
+            pos_b = pd.Series(np.arange(len(gb)), index=gb)
+            here = [
+                (pos_a[a], pos_b[b]) if a in pos_a.index else (pos_a[b], pos_b[a])
+                for a, b in kept
+                if (a in pos_a.index and b in pos_b.index) or (b in pos_a.index and a in pos_b.index)
+            ]
+            is_prior = np.zeros_like(candidates)
+            if here:
+                pi, pj = np.asarray(here).T
+                is_prior[pi, pj] = True
+                score[pi, pj] = np.maximum(score[pi, pj], 0.0) + prior_bonus
+            ia, ib = greedy_matching(score, candidates, is_prior, min_similarity)
+            new = ~is_prior[ia, ib]
+            moved = set(ga[ia[new]]) | set(gb[ib[new]])
+            for p in list(kept):
+                if moved.intersection(p) and (p[0] in pos_a.index or p[0] in pos_b.index):
+                    kept.discard(p)
+                    info["overridden"] += 1
+            added += [tuple(sorted((a, b))) for a, b in zip(ga[ia[new]], gb[ib[new]], strict=True)]
+    info["added"] = len(added)
+    pairs = sorted(kept | set(added))
+    logger.info(
+        "Gene alignment (%s): %d ortholog pairs, %d overridden by reactome similarity, %d "
+        "reactome pairs added.",
+        mode,
+        info["prior"],
+        info["overridden"],
+        info["added"],
+    )
+    return np.asarray(pairs, dtype=np.int64).reshape(-1, 2), info

@@ -1,0 +1,209 @@
+"""The learned gene space: gene embeddings as the decoder reads them, and gene mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+
+from uge.tl._reactome import SEP, cosine, top_k_table
+
+Space = Literal["auto", "reactome", "expression"]
+PANEL_SIZE = 2000
+
+
+class GenesMixin:
+    """Gene embeddings and cross-species gene mapping (mixin of :class:`uge.UGE`)."""
+
+    @torch.inference_mode()
+    def _decoded(self, z: np.ndarray) -> np.ndarray:
+        """Decoder logits of every gene at latents ``z``, species' offsets removed.
+
+        Per species, the mean over its genes is subtracted from each row: a shift shared by
+        all genes of a species is not expression (the softmax over a species' genes ignores
+        it), so genes compare by their own changes only.
+        """
+        module = self.module
+        module.eval()
+        device = next(module.parameters()).device
+        logits = module.gene_logits(torch.as_tensor(z, dtype=torch.float32, device=device))
+        logits = logits.double().cpu().numpy()
+        for s in range(len(self.species_)):
+            cols = module.species_genes[s].cpu().numpy()
+            logits[:, cols] -= logits[:, cols].mean(1, keepdims=True)
+        return logits
+
+    def _training_latents(self) -> tuple[np.ndarray, pd.DataFrame]:
+        """Latents of the training samples with their species, labels and conditions."""
+        args = self.adata_manager.registry["setup_args"]
+        obs = self.adata.obs
+        keys = {"species": args["species_key"], "label": args["labels_key"]}
+        keys["condition"] = args["condition_key"]
+        meta = pd.DataFrame(
+            {k: (obs[v].astype(str).to_numpy() if v else "all") for k, v in keys.items()},
+            index=obs.index,
+        )
+        return self.get_latent_representation(), meta
+
+    def gene_profiles(self, space: Space = "auto") -> pd.DataFrame:
+        """Every gene's decoded response profile, on which genes are compared across species.
+
+        ``"reactome"`` (needs a registered condition): the model's own reactome. For every
+        ``(label, condition)`` measured in any species, the latent shift of ``condition``
+        within the label (mean over the species that measured it of condition minus control
+        latent means) is added to the label's control latent mean (pooled over species) and
+        both points are decoded; each gene's change in decoder log-rate is its entry. Every
+        gene gets every column, also those its own species never measured, because latents
+        and decoder are shared. ``"expression"``: each gene's decoded log-rate over a panel of
+        up to 2,000 training samples of all species, centred per gene (two genes' cosine is
+        the correlation of their decoded expression). ``"auto"``: ``"reactome"`` when a
+        condition is registered, else ``"expression"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Genes (``var_names``) × profile columns.
+        """
+        args = self.adata_manager.registry["setup_args"]
+        if space == "auto":
+            space = "reactome" if args["condition_key"] else "expression"
+        if space not in ("reactome", "expression"):
+            raise ValueError(f"space must be 'auto', 'reactome' or 'expression', got {space!r}.")
+        if space == "reactome" and not args["condition_key"]:
+            raise ValueError(
+                "space='reactome' needs a condition registered in UGE.setup_anndata "
+                "(condition_key=...); use space='expression'."
+            )
+        z, meta = self._training_latents()
+        genes = self.adata.var_names
+        if space == "expression":
+            rng = np.random.default_rng(0)
+            panel = rng.choice(len(z), size=min(PANEL_SIZE, len(z)), replace=False)
+            logits = self._decoded(z[np.sort(panel)])
+            logits -= logits.mean(0, keepdims=True)
+            return pd.DataFrame(logits.T, index=genes, columns=meta.index[np.sort(panel)])
+        control = args["control_condition"]
+        columns, points = [], []
+        for label in sorted(meta["label"].unique()):
+            lab = meta["label"].to_numpy() == label
+            ctrl = lab & (meta["condition"].to_numpy() == control)
+            if not ctrl.any():
+                continue
+            base = z[ctrl].mean(0)
+            for cond in sorted(set(meta["condition"][lab]) - {control}):
+                shifts = []
+                for sp in meta["species"].unique():
+                    in_sp = meta["species"].to_numpy() == sp
+                    on = lab & in_sp & (meta["condition"].to_numpy() == cond)
+                    off = ctrl & in_sp
+                    if on.any() and off.any():
+                        shifts.append(z[on].mean(0) - z[off].mean(0))
+                if shifts:
+                    columns.append(f"{label}{SEP}{cond}")
+                    points.append((base, base + np.mean(shifts, axis=0)))
+        if not columns:
+            raise ValueError(
+                "No (label, condition) group has control samples of the same label: the "
+                "model's reactome cannot be computed; use space='expression'."
+            )
+        before = self._decoded(np.stack([p[0] for p in points]))
+        after = self._decoded(np.stack([p[1] for p in points]))
+        return pd.DataFrame((after - before).T, index=genes, columns=columns)
+
+    def get_gene_embedding(self) -> pd.DataFrame:
+        """Gene embeddings in the space shared by all species, as the decoder reads them.
+
+        A gene's embedding matters only through the decoder, so it is given in the
+        decoder's terms: coordinates whose inner products are those of the genes' decoded
+        expression profiles (``gene_profiles("expression")``). The cosine of two genes is
+        the correlation of their decoded expression over samples of all species, and
+        directions no loss reads carry nothing. Also written to
+        ``adata.varm["uge_gene_embedding"]`` of the training AnnData.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``var_names``, ``d_model`` columns (``uge_0``, ...).
+        """
+        profiles = self.gene_profiles("expression").to_numpy()
+        u, s, _ = np.linalg.svd(profiles, full_matrices=False)
+        k = self.module.embedding.gene.weight.shape[1]
+        emb = (u[:, :k] * s[:k]).astype(np.float32)
+        if emb.shape[1] < k:
+            emb = np.pad(emb, ((0, 0), (0, k - emb.shape[1])))
+        self.adata.varm["uge_gene_embedding"] = emb
+        return pd.DataFrame(
+            emb, index=self.adata.var_names, columns=[f"uge_{i}" for i in range(k)]
+        )
+
+    def map_genes(
+        self,
+        source_species: str,
+        target_species: str,
+        genes: Sequence[str] | None = None,
+        top_k: int = 10,
+        space: Space = "auto",
+    ) -> pd.DataFrame:
+        """Map genes of one species to their functional partners in another.
+
+        Genes are compared in the learned gene space by the cosine similarity of their
+        profiles (:meth:`gene_profiles`): by default the model's own reactome (each gene's
+        decoded response to every condition in every label) when a condition is registered,
+        else the decoded expression over samples. Genes aligned in training (ortholog prior
+        and reactome matches, see ``gene_alignment``) share most of their embedding, so they
+        score near 1, unless their data pulled them apart; genes outside the prior find
+        their partners through what the model learned from their data.
+
+        Parameters
+        ----------
+        source_species, target_species
+            Species to map from and to.
+        genes
+            Source genes to map (``var_names`` or the species' own names in
+            ``var["gene"]``); ``None`` for all.
+        top_k
+            Target genes kept per source gene.
+        space
+            ``"auto"``, ``"reactome"`` or ``"expression"`` (see :meth:`gene_profiles`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``source_gene``, ``target_gene`` (``var_names``), ``score`` (cosine in [-1, 1];
+            a best score below about 0.5 says "no clear partner", see ``docs/model.md``),
+            ``rank`` (1 = best) and ``in_prior`` (the pair is in the ortholog prior).
+        """
+        self._check_species(source_species, "source_species")
+        self._check_species(target_species, "target_species")
+        if source_species == target_species:
+            raise ValueError("source_species and target_species must differ.")
+        var = self.adata.var
+        skey = self.adata_manager.registry["setup_args"]["species_key"]
+        sp = var[skey].astype(str).to_numpy()
+        src = var.index[sp == source_species]
+        tgt = var.index[sp == target_species]
+        if genes is not None:
+            genes = [genes] if isinstance(genes, str) else list(genes)
+            own = var.loc[src, "gene"].astype(str) if "gene" in var else pd.Series(src, src)
+            by_name = pd.Series(own.index, index=own.to_numpy())
+            by_name = by_name[~by_name.index.duplicated()]
+            picked = [g if g in src else by_name.get(g) for g in genes]
+            missing = [g for g, p in zip(genes, picked, strict=True) if p is None]
+            if missing:
+                raise KeyError(
+                    f"{len(missing)} genes are not {source_species} genes of the model, e.g. "
+                    f"{missing[:5]}; pass var_names or names of var['gene']."
+                )
+            src = pd.Index(picked)
+        profiles = self.gene_profiles(space)
+        scores = cosine(profiles.loc[src].to_numpy(), profiles.loc[tgt].to_numpy())
+        return top_k_table(scores, src, tgt, top_k, prior=self._prior_names())
+
+    def _prior_names(self) -> set[tuple[str, str]]:
+        names = self.adata.var_names
+        return {(names[a], names[b]) for a, b in self.prior_pairs_} | {
+            (names[b], names[a]) for a, b in self.prior_pairs_
+        }

@@ -1,0 +1,181 @@
+"""Reactomes, gene mapping baselines and their evaluation, against simulator truth."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import uge
+from uge.tl._reactome import response_similarity
+
+
+@pytest.fixture(scope="module")
+def rewired_study():
+    """A study with rewired genes: 3 organs, 2 drugs, 300 genes, 96 samples per species."""
+    return uge.datasets.simulate_study(
+        n_samples_per_species=96,
+        organs=("brain", "liver", "kidney"),
+        drugs=("tetracycline", "drug_a"),
+        n_genes=300,
+        responding_fraction=1.0,
+        seed=3,
+    )
+
+
+def test_reactome_matches_truth(study):
+    adata = study.copy()
+    truth = adata.uns["uge_truth"]["reactome"]
+    table = uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
+    assert list(table.columns) == ["brain|tetracycline", "liver|tetracycline"]
+    np.testing.assert_array_equal(adata.varm["uge_reactome"], table.to_numpy())
+    assert list(adata.uns["uge"]["uge_reactome"]["columns"]) == list(table.columns)
+    assert not table.isna().any().any()
+    responding = truth.abs().to_numpy() > 0.5
+    r = np.corrcoef(table.to_numpy()[responding], truth.to_numpy()[responding])[0, 1]
+    assert r > 0.9
+    # non-responding entries stay near 0: the median centring removes compositional shifts
+    assert np.median(np.abs(table.to_numpy()[truth.to_numpy() == 0])) < 0.1
+
+
+def test_reactome_unmeasured_groups_are_nan(study):
+    adata = study.copy()
+    drop = (
+        (adata.obs["species"] == "rat")
+        & (adata.obs["organ"] == "liver")
+        & (adata.obs["drug"] == "tetracycline")
+    ).to_numpy()
+    adata = adata[~drop].copy()
+    table = uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
+    rat = (adata.var["species"] == "rat").to_numpy()
+    assert table.loc[rat, "liver|tetracycline"].isna().all()
+    assert table.loc[~rat, "liver|tetracycline"].notna().all()
+    assert table.loc[rat, "brain|tetracycline"].notna().all()
+
+
+def test_reactome_min_samples_rule(study):
+    adata = study.copy()
+    n = int(adata.obs.groupby(["species", "organ", "drug"], observed=True).size().max())
+    with pytest.raises(ValueError, match="No group has"):
+        uge.tl.reactome(adata, labels_key="organ", condition_key="drug", min_samples=n + 1)
+    with pytest.raises(ValueError, match="min_samples"):
+        uge.tl.reactome(adata, labels_key="organ", condition_key="drug", min_samples=1)
+
+
+def test_reactome_label_profiles_without_condition(study):
+    adata = study.copy()
+    control = (adata.obs["drug"] == "control").to_numpy()
+    adata = adata[control].copy()
+    table = uge.tl.reactome(adata, labels_key="organ")
+    assert list(table.columns) == ["brain", "liver"]
+    gm = study.uns["uge_truth"]["group_means"]
+    genes = adata.var_names[adata.var["species"] == "mouse"]
+    true_diff = gm.loc["mouse|brain|control", genes] - gm.loc["mouse|liver|control", genes]
+    diff = table.loc[genes, "brain"] - table.loc[genes, "liver"]
+    big = np.abs(true_diff) > 0.5
+    assert np.corrcoef(diff[big], true_diff[big])[0, 1] > 0.9
+
+
+def test_reactome_errors(study):
+    adata = study.copy()
+    with pytest.raises(KeyError, match="nope"):
+        uge.tl.reactome(adata, labels_key="nope")
+    with pytest.raises(ValueError, match="needs labels"):
+        uge.tl.reactome(adata)
+    with pytest.raises(ValueError, match="control"):
+        uge.tl.reactome(adata, labels_key="organ", condition_key="drug", control_condition="x")
+
+
+def test_map_genes_by_reactome_finds_rewired_partners_from_true_reactomes(rewired_study):
+    """With noise-free reactomes every rewired gene's functional partner is found first."""
+    adata = rewired_study.copy()
+    truth = adata.uns["uge_truth"]
+    adata.varm["true"] = truth["reactome"].to_numpy()
+    adata.uns["uge"] = {"true": {"columns": np.asarray(truth["reactome"].columns, dtype=object)}}
+    mapping = uge.tl.map_genes_by_reactome(adata, "mouse", "rat", top_k=5, key="true")
+    assert list(mapping.columns) == ["source_gene", "target_gene", "score", "rank"]
+    n_mouse = int((adata.var["species"] == "mouse").sum())
+    assert len(mapping) == 5 * n_mouse
+    scores = uge.tl.evaluate_gene_mapping(mapping, truth["functional_map"])
+    assert scores.loc["rewired", "n"] > 0
+    assert scores.loc["rewired", "top1"] == 1.0
+
+
+def test_map_genes_by_reactome_measured(rewired_study):
+    adata = rewired_study.copy()
+    fmap = adata.uns["uge_truth"]["functional_map"]
+    uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
+    scores = uge.tl.evaluate_gene_mapping(uge.tl.map_genes_by_reactome(adata, "mouse", "rat"), fmap)
+    n_rat = int((adata.var["species"] == "rat").sum())
+    # far above random (10 of n_rat) for the rewired genes, which all respond
+    assert scores.loc["rewired", "top10"] > 0.5 > 10 / n_rat
+
+
+def test_map_genes_by_reactome_errors(study):
+    adata = study.copy()
+    with pytest.raises(KeyError, match="uge.tl.reactome"):
+        uge.tl.map_genes_by_reactome(adata, "mouse", "rat")
+    drop = ((adata.obs["species"] == "rat") & (adata.obs["drug"] == "tetracycline")).to_numpy()
+    adata = adata[~drop].copy()
+    uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
+    with pytest.raises(ValueError, match="no reactome column in common"):
+        uge.tl.map_genes_by_reactome(adata, "mouse", "rat")
+    with pytest.raises(ValueError, match="not a species"):
+        uge.tl.map_genes_by_reactome(adata, "mouse", "dog")
+    with pytest.raises(ValueError, match="must differ"):
+        uge.tl.map_genes_by_reactome(adata, "mouse", "mouse")
+    full = study.copy()
+    uge.tl.reactome(full, labels_key="organ", condition_key="drug")
+    with pytest.raises(ValueError, match="top_k"):
+        uge.tl.map_genes_by_reactome(full, "mouse", "rat", top_k=0)
+
+
+def test_map_genes_by_coexpression(study):
+    adata = study.copy()
+    orthologs = adata.uns["orthologs"]
+    fmap = adata.uns["uge_truth"]["functional_map"]
+    mapping = uge.tl.map_genes_by_coexpression(adata, "mouse", "rat", orthologs)
+    scores = uge.tl.evaluate_gene_mapping(mapping, fmap)
+    n_rat = int((adata.var["species"] == "rat").sum())
+    assert scores.loc["one_to_one", "top10"] > 3 * 10 / n_rat
+    with pytest.raises(ValueError, match="anchor"):
+        uge.tl.map_genes_by_coexpression(adata, "mouse", "rat", orthologs.iloc[:1])
+
+
+def test_evaluate_gene_mapping_by_hand():
+    mapping = pd.DataFrame(
+        {
+            "source_gene": ["a", "a", "a", "b", "b", "c"],
+            "target_gene": ["x", "y", "z", "y", "x", "z"],
+            "rank": [1, 2, 3, 1, 2, 1],
+        }
+    )
+    reference = pd.DataFrame(
+        {
+            "source_gene": ["a", "a", "b", "c", "d"],
+            "target_gene": ["x", "y", "x", "x", "x"],
+            "kind": ["many", "many", "one", "one", "one"],
+        }
+    )
+    scores = uge.tl.evaluate_gene_mapping(mapping, reference, ks=(1, 2))
+    # a has two true partners at ranks 1 and 2: both count as rank 1 (filtered rank)
+    # b's partner is at rank 2; c's partner is absent; d is not mapped at all
+    assert scores.loc["many", "top1"] == 1.0
+    assert scores.loc["one", "top1"] == 0.0
+    assert scores.loc["one", "top2"] == pytest.approx(1 / 3)
+    assert scores.loc["overall", "mrr"] == pytest.approx((1 + 1 + 0.5 + 0 + 0) / 5)
+    assert scores.loc["overall", "n"] == 5
+    with pytest.raises(KeyError, match="rank"):
+        uge.tl.evaluate_gene_mapping(mapping.drop(columns="rank"), reference)
+    with pytest.raises(ValueError, match="no gene pairs"):
+        uge.tl.evaluate_gene_mapping(mapping, reference.iloc[:0])
+
+
+def test_response_similarity():
+    a = np.array([[1.0, 2.0, 0.0], [0.0, 0.0, 0.0]])
+    b = np.array([[1.0, 2.0, 0.0], [4.0, 8.0, 0.0], [-1.0, -2.0, 0.0]])
+    s = response_similarity(a, b)
+    assert s[0, 0] == pytest.approx(1.0)
+    assert s[0, 1] == pytest.approx(2 * 20 / (5 + 80))  # same direction, 4x the size
+    assert s[0, 2] == pytest.approx(-1.0)
+    assert (s[1] == 0).all()
