@@ -174,7 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     lines: list[str] = []
     if args.study in ("simulated", "all"):
-        lines += simulated(args.seeds, args.epochs) + [""]
+        lines += [*simulated(args.seeds, args.epochs), ""]
     if args.study in ("baron", "all"):
         lines += baron(args.data_dir, args.epochs)
     out = args.out or RESULTS / (

@@ -33,9 +33,10 @@ def load_baron(
     """Baron et al. 2016 pancreas scRNA-seq, human and mouse, as one AnnData.
 
     Reads ``baron/baron_human.h5ad``, ``baron/baron_mouse.h5ad`` and
-    ``baron/orthologs_human_mouse_1to1.csv.gz`` from :func:`resolve_data_dir`. Keeps each species'
-    ``n_top_genes`` most variable genes (``sc.pp.highly_variable_genes``, Seurat flavour, on
-    log-normalised counts; ``None`` keeps all genes).
+    ``baron/orthologs_human_mouse_1to1.csv.gz`` from :func:`resolve_data_dir`. Keeps each
+    species' ``n_top_genes`` most variable genes (``sc.pp.highly_variable_genes``, Seurat
+    flavour, on log-normalised counts) and the one-to-one orthologs of the other species'
+    (so that ortholog pairs stay whole); ``None`` keeps all genes.
 
     Parameters
     ----------
@@ -49,7 +50,7 @@ def load_baron(
     anndata.AnnData
         Raw UMI counts of both species (:func:`uge.pp.concat_species`), ``obs["cell_type"]``
         (the cell ontology class) and ``obs["donor"]``; ``uns["orthologs"]``: the one-to-one
-        ortholog table (columns ``human``, ``mouse``) restricted to the kept genes.
+        ortholog table (columns ``human``, ``mouse``) of the kept genes.
     """
     import scanpy as sc
 
@@ -68,19 +69,28 @@ def load_baron(
             ),
             var=pd.DataFrame(index=a.var_names),
         )
-        if n_top_genes is not None:
+        adatas[species] = a
+    table = pd.read_csv(root / "orthologs_human_mouse_1to1.csv.gz")
+    table = table.rename(columns={"human.gene.name": "human", "gene.name": "mouse"})
+    table = table[["human", "mouse"]].drop_duplicates()
+    table = table[
+        table["human"].isin(adatas["human"].var_names)
+        & table["mouse"].isin(adatas["mouse"].var_names)
+    ]
+    if n_top_genes is not None:
+        hvg = {}
+        for species, a in adatas.items():
             log = a.copy()
             sc.pp.normalize_total(log, target_sum=1e4)
             sc.pp.log1p(log)
             sc.pp.highly_variable_genes(log, n_top_genes=n_top_genes)
-            a = a[:, log.var["highly_variable"].to_numpy()].copy()
-        adatas[species] = a
+            hvg[species] = set(a.var_names[log.var["highly_variable"].to_numpy()])
+        # a highly variable gene's one-to-one ortholog is kept too, so that pairs stay whole
+        table = table[table["human"].isin(hvg["human"]) | table["mouse"].isin(hvg["mouse"])]
+        for species, a in adatas.items():
+            keep = a.var_names.isin(hvg[species] | set(table[species]))
+            adatas[species] = a[:, keep].copy()
     adata = concat_species(adatas)
-    table = pd.read_csv(root / "orthologs_human_mouse_1to1.csv.gz")
-    table = table.rename(columns={"human.gene.name": "human", "gene.name": "mouse"})
-    genes = {s: set(adatas[s].var_names) for s in adatas}
-    keep = table["human"].isin(genes["human"]) & table["mouse"].isin(genes["mouse"])
-    table = table.loc[keep, ["human", "mouse"]].drop_duplicates().reset_index(drop=True)
-    adata.uns["orthologs"] = table.astype(object)
+    adata.uns["orthologs"] = table.reset_index(drop=True).astype(object)
     adata.obs["cell_type"] = adata.obs["cell_type"].astype("category")
     return adata

@@ -11,7 +11,6 @@ from typing import Literal
 
 import anndata as ad
 import numpy as np
-
 import pandas as pd
 
 from uge.tl._reactome import _compute_reactome, response_similarity
@@ -21,6 +20,8 @@ logger = logging.getLogger(__name__)
 GeneAlignment = Literal["both", "orthologs", "reactome"]
 PRIOR_BONUS = 0.3  # added to the reactome similarity of ortholog pairs
 RESPONSIVE_Z = 4.0  # a responsive gene changes by this many standard errors somewhere
+MIN_AGREEMENT = 0.3  # reactome matches are used only at scores where they agree with the prior
+MIN_CALIBRATION = 20  # matches needed to measure that agreement
 
 
 def shrunk(values: np.ndarray, se: np.ndarray, z: float = 1.0) -> np.ndarray:
@@ -57,6 +58,31 @@ def greedy_matching(
     return out[:, 0], out[:, 1]
 
 
+def calibrated_threshold(
+    score: np.ndarray, candidates: np.ndarray, is_prior: np.ndarray, min_score: float
+) -> float:
+    """Lowest score at which reactome matches agree with the ortholog prior often enough.
+
+    Genes in prior pairs are matched by reactome alone (no bonus); over the matches scoring
+    at least ``t``, the share that are prior pairs must reach ``MIN_AGREEMENT`` (with at
+    least ``MIN_CALIBRATION`` matches). Returns the lowest such ``t`` not below
+    ``min_score``, or ``inf`` when none: then the reactome cannot tell orthologs apart in
+    these data and only the prior is used.
+    """
+    rows, cols = is_prior.any(1), is_prior.any(0)
+    i, j = greedy_matching(
+        score, candidates & rows[:, None] & cols[None, :], is_prior & False, min_score
+    )
+    if len(i) < MIN_CALIBRATION:
+        return np.inf
+    order = np.argsort(-score[i, j], kind="stable")
+    agree = np.cumsum(is_prior[i, j][order]) / np.arange(1, len(order) + 1)
+    ok = np.flatnonzero(
+        (agree >= MIN_AGREEMENT) & (np.arange(1, len(order) + 1) >= MIN_CALIBRATION)
+    )
+    return float(score[i, j][order][ok[-1]]) if len(ok) else np.inf
+
+
 def alignment_pairs(
     adata: ad.AnnData,
     setup_args: dict,
@@ -76,12 +102,13 @@ def alignment_pairs(
     most similar pairs first, down to ``min_similarity``. ``"both"``: the same matching, with
     ``prior_bonus`` added to the similarity of ortholog pairs; every prior pair is kept
     unless one of its genes was matched to a gene outside the prior (the data override a
-    wrong ortholog), and the matches outside the prior are added.
+    wrong ortholog), and the matches outside the prior are added. In ``"both"``, matches
+    outside the prior are trusted only from the score at which reactome matches among the
+    prior's genes agree with the prior at least 30% of the time
+    (:func:`calibrated_threshold`); where they never do, the prior is used as it is.
     """
     if mode not in ("both", "orthologs", "reactome"):
-        raise ValueError(
-            f"gene_alignment must be 'both', 'orthologs' or 'reactome', got {mode!r}."
-        )
+        raise ValueError(f"gene_alignment must be 'both', 'orthologs' or 'reactome', got {mode!r}.")
     info = {"mode": mode, "prior": len(prior), "overridden": 0, "added": 0}
     if mode == "orthologs":
         return prior, info
@@ -123,14 +150,28 @@ def alignment_pairs(
             here = [
                 (pos_a[a], pos_b[b]) if a in pos_a.index else (pos_a[b], pos_b[a])
                 for a, b in kept
-                if (a in pos_a.index and b in pos_b.index) or (b in pos_a.index and a in pos_b.index)
+                if (a in pos_a.index and b in pos_b.index)
+                or (b in pos_a.index and a in pos_b.index)
             ]
             is_prior = np.zeros_like(candidates)
             if here:
                 pi, pj = np.asarray(here).T
                 is_prior[pi, pj] = True
                 score[pi, pj] = np.maximum(score[pi, pj], 0.0) + prior_bonus
-            ia, ib = greedy_matching(score, candidates, is_prior, min_similarity)
+            threshold = min_similarity
+            if is_prior.any():
+                threshold = calibrated_threshold(score, candidates, is_prior, min_similarity)
+                info["threshold"] = threshold
+                if not np.isfinite(threshold):
+                    logger.info(
+                        "Reactome matches between %s and %s genes agree with the ortholog "
+                        "prior less than %.0f%% of the time at any score: the prior is used "
+                        "as it is.",
+                        sa,
+                        sb,
+                        100 * MIN_AGREEMENT,
+                    )
+            ia, ib = greedy_matching(score, candidates, is_prior, threshold)
             new = ~is_prior[ia, ib]
             moved = set(ga[ia[new]]) | set(gb[ib[new]])
             for p in list(kept):

@@ -11,7 +11,7 @@ import torch
 
 from uge.tl._reactome import SEP, cosine, top_k_table
 
-Space = Literal["auto", "reactome", "expression"]
+Space = Literal["expression", "reactome"]
 PANEL_SIZE = 2000
 
 
@@ -48,7 +48,7 @@ class GenesMixin:
         )
         return self.get_latent_representation(), meta
 
-    def gene_profiles(self, space: Space = "auto") -> pd.DataFrame:
+    def gene_profiles(self, space: Space = "expression") -> pd.DataFrame:
         """Every gene's decoded response profile, on which genes are compared across species.
 
         ``"reactome"`` (needs a registered condition): the model's own reactome. For every
@@ -59,8 +59,7 @@ class GenesMixin:
         gene gets every column, also those its own species never measured, because latents
         and decoder are shared. ``"expression"``: each gene's decoded log-rate over a panel of
         up to 2,000 training samples of all species, centred per gene (two genes' cosine is
-        the correlation of their decoded expression). ``"auto"``: ``"reactome"`` when a
-        condition is registered, else ``"expression"``.
+        the correlation of their decoded expression).
 
         Returns
         -------
@@ -68,10 +67,8 @@ class GenesMixin:
             Genes (``var_names``) × profile columns.
         """
         args = self.adata_manager.registry["setup_args"]
-        if space == "auto":
-            space = "reactome" if args["condition_key"] else "expression"
         if space not in ("reactome", "expression"):
-            raise ValueError(f"space must be 'auto', 'reactome' or 'expression', got {space!r}.")
+            raise ValueError(f"space must be 'expression' or 'reactome', got {space!r}.")
         if space == "reactome" and not args["condition_key"]:
             raise ValueError(
                 "space='reactome' needs a condition registered in UGE.setup_anndata "
@@ -135,9 +132,7 @@ class GenesMixin:
         if emb.shape[1] < k:
             emb = np.pad(emb, ((0, 0), (0, k - emb.shape[1])))
         self.adata.varm["uge_gene_embedding"] = emb
-        return pd.DataFrame(
-            emb, index=self.adata.var_names, columns=[f"uge_{i}" for i in range(k)]
-        )
+        return pd.DataFrame(emb, index=self.adata.var_names, columns=[f"uge_{i}" for i in range(k)])
 
     def map_genes(
         self,
@@ -145,17 +140,19 @@ class GenesMixin:
         target_species: str,
         genes: Sequence[str] | None = None,
         top_k: int = 10,
-        space: Space = "auto",
+        space: Space = "expression",
     ) -> pd.DataFrame:
         """Map genes of one species to their functional partners in another.
 
         Genes are compared in the learned gene space by the cosine similarity of their
-        profiles (:meth:`gene_profiles`): by default the model's own reactome (each gene's
-        decoded response to every condition in every label) when a condition is registered,
-        else the decoded expression over samples. Genes aligned in training (ortholog prior
-        and reactome matches, see ``gene_alignment``) share most of their embedding, so they
-        score near 1, unless their data pulled them apart; genes outside the prior find
-        their partners through what the model learned from their data.
+        profiles (:meth:`gene_profiles`): by default their decoded expression over samples
+        of all species (the cosine of :meth:`get_gene_embedding`); ``space="reactome"``
+        compares the model's own reactomes instead (each gene's decoded response to every
+        condition in every label; informative with many label x condition columns). Genes
+        aligned in training (ortholog prior and reactome matches, see ``gene_alignment``)
+        share most of their embedding, so they score near 1 unless their data pulled them
+        apart; genes outside the alignment find partners through what the model learned
+        from their data.
 
         Parameters
         ----------
@@ -167,7 +164,7 @@ class GenesMixin:
         top_k
             Target genes kept per source gene.
         space
-            ``"auto"``, ``"reactome"`` or ``"expression"`` (see :meth:`gene_profiles`).
+            ``"expression"`` or ``"reactome"`` (see :meth:`gene_profiles`).
 
         Returns
         -------

@@ -54,7 +54,9 @@ def reactome_heatmap(
     values = table.loc[genes]
     values = values.loc[:, values.notna().any(0)]
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(5.0, 0.22 * values.shape[1] + 2.5), 0.4 * len(genes) + 1.8))
+        _, ax = plt.subplots(
+            figsize=(max(5.0, 0.22 * values.shape[1] + 2.5), 0.4 * len(genes) + 1.8)
+        )
     lim = float(np.nanmax(np.abs(values.to_numpy()))) or 1.0
     cmap = plt.get_cmap("RdBu_r").copy()
     cmap.set_bad("0.85")

@@ -374,9 +374,10 @@ def map_genes_by_coexpression(
     a, b = pairs[:, 0], pairs[:, 1]
     flip = gene_sp[a] != source_species
     a, b = np.where(flip, b, a), np.where(flip, a, b)
-    one = ~pd.Series(a).duplicated(keep=False).to_numpy() & ~pd.Series(b).duplicated(
-        keep=False
-    ).to_numpy()
+    one = (
+        ~pd.Series(a).duplicated(keep=False).to_numpy()
+        & ~pd.Series(b).duplicated(keep=False).to_numpy()
+    )
     a, b = a[one], b[one]
     if len(a) < 2:
         raise ValueError(
@@ -449,13 +450,13 @@ def evaluate_gene_mapping(
         [(s, t) in true for s, t in zip(m["source_gene"], m["target_gene"], strict=True)]
     )
     # filtered rank: 1 + wrong candidates ranked above
-    wrong_above = (
-        pd.Series(~is_true, index=m.index).groupby(m["source_gene"].to_numpy()).cumsum()
-        - (~is_true).astype(int)
+    wrong_above = pd.Series(~is_true, index=m.index).groupby(
+        m["source_gene"].to_numpy()
+    ).cumsum() - (~is_true).astype(int)
+    rank = pd.Series(
+        (wrong_above + 1).to_numpy(),
+        index=pd.MultiIndex.from_arrays([m["source_gene"].to_numpy(), m["target_gene"].to_numpy()]),
     )
-    rank = pd.Series((wrong_above + 1).to_numpy(), index=pd.MultiIndex.from_arrays(
-        [m["source_gene"].to_numpy(), m["target_gene"].to_numpy()]
-    ))
     rank = rank[~rank.index.duplicated()]
     found = rank.reindex(
         pd.MultiIndex.from_arrays([reference["source_gene"], reference["target_gene"]])
@@ -467,7 +468,6 @@ def evaluate_gene_mapping(
         kinds = reference[kind_key].astype(str).to_numpy()
         groups.update({k: kinds == k for k in sorted(set(kinds))})
     rows = {
-        name: {"n": int(sel.sum()), **scores[sel].mean().to_dict()}
-        for name, sel in groups.items()
+        name: {"n": int(sel.sum()), **scores[sel].mean().to_dict()} for name, sel in groups.items()
     }
     return pd.DataFrame.from_dict(rows, orient="index")
