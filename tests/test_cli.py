@@ -31,3 +31,7 @@ def test_demo_quick(tmp_path, capsys):
     rows = ((adata.obs["species"] == "rat") & (adata.obs["drug"] == "control")).to_numpy()
     assert np.isfinite(layer[rows]).all() and np.isnan(layer[~rows]).all()
     assert (tmp_path / "model" / "model.pt").exists()
+    top1 = report["gene_mapping"]["top1"]
+    assert top1["one_to_one"]["ortholog table"] == 1.0
+    assert top1["rewired"]["ortholog table"] == 0.0
+    assert top1["one_to_one"]["UGE"] > 0.8

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import anndata as ad
 import numpy as np
 import pandas as pd
@@ -283,12 +285,14 @@ def map_genes_by_reactome(
     top_k: int = 10,
     species_key: str = "species",
     key: str = "uge_reactome",
+    similarity: Literal["response", "cosine"] = "response",
 ) -> pd.DataFrame:
     """Map genes across species by the similarity of their reactomes (the direct baseline).
 
     Each source gene's reactome is compared with every target gene's over the columns both
-    species measured (not NaN in either): the score is the cosine similarity of the two
-    log-fold-change vectors (genes that never change score 0 with everything).
+    species measured (not NaN in either) by :func:`response_similarity` (1 for equal
+    changes; it also tells changes of one direction but different sizes apart) or the
+    cosine. Genes that never change score 0 with everything.
 
     Parameters
     ----------
@@ -302,6 +306,8 @@ def map_genes_by_reactome(
         ``var`` column with each gene's species.
     key
         ``varm`` key of the reactome.
+    similarity
+        ``"response"`` or ``"cosine"``.
 
     Returns
     -------
@@ -309,6 +315,8 @@ def map_genes_by_reactome(
         ``source_gene``, ``target_gene`` (``var_names``), ``score`` and ``rank`` (1 = best),
         ``top_k`` rows per source gene.
     """
+    if similarity not in ("response", "cosine"):
+        raise ValueError(f"similarity must be 'response' or 'cosine', got {similarity!r}.")
     table = _reactome_frame(adata, key)
     src = species_genes(adata.var, species_key, source_species, "source_species")
     tgt = species_genes(adata.var, species_key, target_species, "target_species")
@@ -322,7 +330,8 @@ def map_genes_by_reactome(
             f"(of {table.shape[1]}): the reactomes cannot be compared. Measure at least one "
             "(label, condition) group in both species."
         )
-    scores = response_similarity(a.loc[:, shared].to_numpy(), b.loc[:, shared].to_numpy())
+    fn = response_similarity if similarity == "response" else cosine
+    scores = fn(a.loc[:, shared].to_numpy(), b.loc[:, shared].to_numpy())
     return top_k_table(scores, src, tgt, top_k)
 
 
