@@ -63,24 +63,25 @@ def calibrated_threshold(
 ) -> float:
     """Lowest score at which reactome matches agree with the ortholog prior often enough.
 
-    Genes in prior pairs are matched by reactome alone (no bonus); over the matches scoring
-    at least ``t``, the share that are prior pairs must reach ``MIN_AGREEMENT`` (with at
-    least ``MIN_CALIBRATION`` matches). Returns the lowest such ``t`` not below
-    ``min_score``, or ``inf`` when none: then the reactome cannot tell orthologs apart in
-    these data and only the prior is used.
+    Genes in prior pairs are matched by reactome alone (no bonus). Going down from the best
+    match, the share of prior pairs among the matches so far must stay at least
+    ``MIN_AGREEMENT`` (counted from the ``MIN_CALIBRATION``-th match on). Returns the score
+    of the last match before it first falls short (not below ``min_score``), or ``inf``
+    when it falls short by the ``MIN_CALIBRATION``-th match: then the reactome cannot tell
+    orthologs apart in these data and only the prior is used.
     """
     rows, cols = is_prior.any(1), is_prior.any(0)
     i, j = greedy_matching(
-        score, candidates & rows[:, None] & cols[None, :], is_prior & False, min_score
+        score, candidates & rows[:, None] & cols[None, :], np.zeros_like(is_prior), min_score
     )
     if len(i) < MIN_CALIBRATION:
         return np.inf
     order = np.argsort(-score[i, j], kind="stable")
     agree = np.cumsum(is_prior[i, j][order]) / np.arange(1, len(order) + 1)
-    ok = np.flatnonzero(
-        (agree >= MIN_AGREEMENT) & (np.arange(1, len(order) + 1) >= MIN_CALIBRATION)
-    )
-    return float(score[i, j][order][ok[-1]]) if len(ok) else np.inf
+    # the best matches must agree from the start: stop at the first cut that falls short
+    short = np.flatnonzero(agree[MIN_CALIBRATION - 1 :] < MIN_AGREEMENT)
+    last = len(order) if not len(short) else MIN_CALIBRATION - 1 + short[0]
+    return float(score[i, j][order][last - 1]) if last >= MIN_CALIBRATION else np.inf
 
 
 def alignment_pairs(
@@ -157,20 +158,20 @@ def alignment_pairs(
             if here:
                 pi, pj = np.asarray(here).T
                 is_prior[pi, pj] = True
-                score[pi, pj] = np.maximum(score[pi, pj], 0.0) + prior_bonus
             threshold = min_similarity
             if is_prior.any():
                 threshold = calibrated_threshold(score, candidates, is_prior, min_similarity)
                 info["threshold"] = threshold
                 if not np.isfinite(threshold):
                     logger.info(
-                        "Reactome matches between %s and %s genes agree with the ortholog "
-                        "prior less than %.0f%% of the time at any score: the prior is used "
-                        "as it is.",
+                        "Reactome matches between %s and %s genes do not agree with the "
+                        "ortholog prior (%.0f%% of the best matches): the prior is used as "
+                        "it is.",
                         sa,
                         sb,
                         100 * MIN_AGREEMENT,
                     )
+                score[is_prior] = np.maximum(score[is_prior], 0.0) + prior_bonus
             ia, ib = greedy_matching(score, candidates, is_prior, threshold)
             new = ~is_prior[ia, ib]
             moved = set(ga[ia[new]]) | set(gb[ib[new]])
