@@ -148,3 +148,24 @@ def test_held_out_orthologs_are_learned_from_data(study):
     n_rat = int((adata.var["species"] == "rat").sum())
     assert after.loc["overall", "top10"] > max(2 * 10 / n_rat, before.loc["overall", "top10"] + 0.1)
     assert truth is not None
+
+
+def test_gene_profiles_reactome_space(trained):
+    """The model's own reactome: every gene gets every column, and it tracks the truth."""
+    model, adata = trained
+    profiles = model.gene_profiles("reactome")
+    assert list(profiles.columns) == ["brain|tetracycline", "liver|tetracycline"]
+    assert list(profiles.index) == list(adata.var_names)
+    truth = adata.uns["uge_truth"]["reactome"].loc[profiles.index, profiles.columns]
+    responding = truth.abs().to_numpy() > 0.5
+    r = np.corrcoef(profiles.to_numpy()[responding], truth.to_numpy()[responding])[0, 1]
+    assert r > 0.7
+    assert len(model.map_genes("mouse", "rat", space="reactome", top_k=1)) > 0
+
+
+def test_gene_profiles_reactome_needs_condition(study):
+    adata = study.copy()
+    uge.UGE.setup_anndata(adata, labels_key="organ")
+    model = uge.UGE(adata, d_model=8, n_heads=2, max_tokens=16)
+    with pytest.raises(ValueError, match="needs a condition"):
+        model.gene_profiles("reactome")

@@ -44,3 +44,39 @@ def test_perturbation_scatter(figdir):
     assert any(tmp_path.glob("perturbation_scatter.*"))
     with pytest.raises(ValueError, match="not in both"):
         uge.pl.perturbation_scatter(methods, truth, groups=["heart"], show=False)
+
+
+def test_reactome_heatmap(study, figdir):
+    adata = study.copy()
+    uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
+    drop = ((adata.obs["species"] == "rat") & (adata.obs["organ"] == "liver")).to_numpy()
+    part = adata[~drop].copy()
+    uge.tl.reactome(part, labels_key="organ", condition_key="drug")
+    genes = [part.var_names[0], part.var_names[-1]]
+    ax = uge.pl.reactome_heatmap(part, genes, show=False, save=".png")
+    assert [t.get_text() for t in ax.get_yticklabels()] == genes
+    assert [t.get_text() for t in ax.get_xticklabels()] == list(
+        part.uns["uge"]["uge_reactome"]["columns"]
+    )
+    # the rat gene's liver column was not measured: masked (drawn grey), not 0
+    data = ax.images[0].get_array()
+    rat_row = genes.index(next(g for g in genes if g.startswith("rat:")))
+    liver = list(part.uns["uge"]["uge_reactome"]["columns"]).index("liver|tetracycline")
+    assert data.mask[rat_row, liver]
+    assert (figdir / "reactome_heatmap.png").stat().st_size > 5_000
+    with pytest.raises(KeyError, match="not var_names"):
+        uge.pl.reactome_heatmap(part, ["Mg0001"], show=False)
+
+
+def test_gene_mapping_plot(figdir):
+    scores = {
+        "A": pd.DataFrame({"n": [10, 4], "top1": [0.5, 0.25]}, index=["overall", "rewired"]),
+        "B": pd.DataFrame({"n": [10, 4], "top1": [0.9, 0.75]}, index=["overall", "rewired"]),
+    }
+    ax = uge.pl.gene_mapping(scores, show=False, save=".png")
+    heights = sorted(round(p.get_height(), 2) for p in ax.patches)
+    assert heights == [0.25, 0.5, 0.75, 0.9]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["overall\n(n=10)", "rewired\n(n=4)"]
+    assert (figdir / "gene_mapping.png").stat().st_size > 5_000
+    with pytest.raises(ValueError, match="empty"):
+        uge.pl.gene_mapping({}, show=False)

@@ -52,7 +52,7 @@ def reactome_heatmap(
     if missing or not genes:
         raise KeyError(f"genes {missing or genes} are not var_names of adata; pass var_names.")
     values = table.loc[genes]
-    values = values.loc[:, values.notna().any(0)]
+    values = values.loc[:, values.notna().any(axis=0)]
     if ax is None:
         _, ax = plt.subplots(
             figsize=(max(5.0, 0.22 * values.shape[1] + 2.5), 0.4 * len(genes) + 1.8)

@@ -187,7 +187,7 @@ def _compute_reactome(
         for name in means.index:
             if cond is None:
                 # the label's profile, centred on the gene's mean over the measured labels
-                value, var2 = means.loc[name] - means.mean(0), se2.loc[name]
+                value, var2 = means.loc[name] - means.mean(axis=0), se2.loc[name]
             else:
                 lab, c = name.rsplit(SEP, 1)
                 ctrl = f"{lab}{SEP}{control_condition}"
@@ -323,7 +323,7 @@ def map_genes_by_reactome(
     if source_species == target_species:
         raise ValueError("source_species and target_species must differ.")
     a, b = table.loc[src], table.loc[tgt]
-    shared = a.notna().all(0) & b.notna().all(0)
+    shared = a.notna().all(axis=0) & b.notna().all(axis=0)
     if not shared.any():
         raise ValueError(
             f"{source_species} and {target_species} measured no reactome column in common "
