@@ -74,14 +74,15 @@ class GenesMixin:
                 "space='reactome' needs a condition registered in UGE.setup_anndata "
                 "(condition_key=...); use space='expression'."
             )
-        z, meta = self._training_latents()
         genes = self.adata.var_names
         if space == "expression":
+            n = self.adata.n_obs
             rng = np.random.default_rng(0)
-            panel = rng.choice(len(z), size=min(PANEL_SIZE, len(z)), replace=False)
-            logits = self._decoded(z[np.sort(panel)])
+            panel = np.sort(rng.choice(n, size=min(PANEL_SIZE, n), replace=False))
+            logits = self._decoded(self.get_latent_representation(indices=panel))
             logits -= logits.mean(0, keepdims=True)
-            return pd.DataFrame(logits.T, index=genes, columns=meta.index[np.sort(panel)])
+            return pd.DataFrame(logits.T, index=genes, columns=self.adata.obs_names[panel])
+        z, meta = self._training_latents()
         control = args["control_condition"]
         columns, points = [], []
         for label in sorted(meta["label"].unique()):
