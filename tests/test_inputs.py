@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scanpy as sc
+import scvi
 from scipy import sparse
 
 import uge
@@ -270,3 +271,64 @@ def test_user_anndata_changes_only_under_documented_keys(study):
     assert set(adata.layers) == {"uge_reconstruction"}
     assert set(adata.varm) == {"uge_gene_embedding"}
     assert set(adata.uns) - set(before.uns) == {"_scvi_uuid", "_scvi_manager_uuid"}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_tokens": 0}, "max_tokens must be a positive integer"),
+        ({"d_model": 30, "n_heads": 4}, "divisible by n_heads"),
+        ({"dropout": 1.0}, r"dropout must be in \[0, 1\)"),
+        ({"gene_align_weight": -1.0}, "gene_align_weight must be 0 or more"),
+        ({"min_similarity": 2.0}, r"similarity in \[-1, 1\]"),
+    ],
+)
+def test_bad_model_parameters(adata, kwargs, match):
+    uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
+    with pytest.raises(ValueError, match=match):
+        uge.UGE(adata, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [({"max_epochs": -1}, "max_epochs must be"), ({"batch_size": 0}, "batch_size must be")],
+)
+def test_bad_training_parameters(adata, kwargs, match):
+    uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
+    model = uge.UGE(adata, d_model=16, n_heads=2, max_tokens=16)
+    with pytest.raises(ValueError, match=match):
+        model.train(**kwargs)
+    assert not model.is_trained_
+
+
+def test_view_is_accepted(adata):
+    view = adata[adata.obs["organ"] == "brain"]
+    uge.UGE.setup_anndata(view, labels_key="organ", condition_key="drug")
+    assert not view.is_view and view.n_obs == (adata.obs["organ"] == "brain").sum()
+    model = uge.UGE(view, orthologs=view.uns["orthologs"], d_model=16, n_heads=2, max_tokens=16)
+    model.train(max_epochs=1, enable_progress_bar=False)
+    assert model.get_latent_representation().shape == (view.n_obs, 32)
+
+
+def test_reactome_alignment_falls_back_to_orthologs_on_tiny_data(adata, caplog):
+    # two samples per species: no group has 3 samples, no reactome can be measured
+    rows = np.concatenate([np.flatnonzero(adata.obs["species"] == s)[:2] for s in ("mouse", "rat")])
+    tiny = adata[rows].copy()
+    uge.UGE.setup_anndata(tiny, labels_key="organ", condition_key="drug")
+    model = uge.UGE(tiny, orthologs=tiny.uns["orthologs"], d_model=16, n_heads=2)
+    assert model.gene_alignment_["mode"] == "orthologs"
+    assert "gene alignment from orthologs only" in caplog.text
+    with pytest.raises(ValueError, match="no reactome column"):
+        uge.UGE(tiny, gene_alignment="reactome")
+
+
+def test_same_seed_gives_identical_latents(adata):
+    latents = []
+    for _ in range(2):
+        scvi.settings.seed = 3
+        a = adata.copy()
+        uge.UGE.setup_anndata(a, labels_key="organ", condition_key="drug")
+        model = uge.UGE(a, orthologs=a.uns["orthologs"], d_model=32, n_heads=2, max_tokens=64)
+        model.train(max_epochs=3, enable_progress_bar=False)
+        latents.append(model.get_latent_representation())
+    np.testing.assert_array_equal(latents[0], latents[1])

@@ -125,9 +125,18 @@ def alignment_pairs(
         logger.info("No labels or conditions registered: gene alignment from orthologs only.")
         info["mode"] = "orthologs"
         return prior, info
-    table, se = _compute_reactome(
-        adata, skey, lkey, ckey, setup_args["control_condition"], setup_args["layer"], 3, True
-    )
+    try:
+        table, se = _compute_reactome(
+            adata, skey, lkey, ckey, setup_args["control_condition"], setup_args["layer"], 3, True
+        )
+    except ValueError as err:
+        if mode == "reactome":
+            raise
+        logger.warning(
+            "No reactome could be measured (%s): gene alignment from orthologs only.", err
+        )
+        info["mode"] = "orthologs"
+        return prior, info
     gene_species = adata.var[skey].astype(str).to_numpy()
     values, se = table.to_numpy(), se.to_numpy()
     prior = prior if mode == "both" else np.zeros((0, 2), dtype=np.int64)

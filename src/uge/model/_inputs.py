@@ -59,6 +59,28 @@ def choose_likelihood(x, requested: str, where: str) -> str:
     return likelihood
 
 
+def check_params(**params: float) -> None:
+    """Raise a clear error for model hyperparameters out of range, before any work."""
+    for name in ("d_model", "n_layers", "n_heads", "n_latent", "n_hidden", "max_tokens"):
+        value = params[name]
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    if params["d_model"] % params["n_heads"]:
+        raise ValueError(
+            f"d_model ({params['d_model']}) must be divisible by n_heads ({params['n_heads']}): "
+            "each attention head gets d_model / n_heads dimensions."
+        )
+    if not 0 <= params["dropout"] < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {params['dropout']!r}.")
+    for name in ("gene_align_weight", "latent_align_weight"):
+        if not params[name] >= 0:
+            raise ValueError(f"{name} must be 0 or more, got {params[name]!r}.")
+    if not -1 <= params["min_similarity"] <= 1:
+        raise ValueError(
+            f"min_similarity is a similarity in [-1, 1], got {params['min_similarity']!r}."
+        )
+
+
 def check_genes(var_names: pd.Index, model_genes: pd.Index, fix: str) -> None:
     """Raise an error giving the match rate when ``var_names`` are not the model's genes."""
     if var_names.equals(model_genes):

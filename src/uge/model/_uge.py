@@ -23,7 +23,7 @@ from uge.pp._validate import validate_setup
 
 from ._alignment import GeneAlignment, alignment_pairs
 from ._genes import GenesMixin
-from ._inputs import check_genes, choose_likelihood, token_genes
+from ._inputs import check_genes, check_params, choose_likelihood, token_genes
 from ._io import read_model, write_model
 from ._transfer import TransferMixin
 
@@ -141,6 +141,18 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
     ) -> None:
         if adata is None:
             raise ValueError("UGE needs the AnnData registered with UGE.setup_anndata.")
+        check_params(
+            d_model=d_model,
+            n_layers=n_layers,
+            n_heads=n_heads,
+            n_latent=n_latent,
+            n_hidden=n_hidden,
+            max_tokens=max_tokens,
+            dropout=dropout,
+            gene_align_weight=gene_align_weight,
+            latent_align_weight=latent_align_weight,
+            min_similarity=min_similarity,
+        )
         super().__init__(adata)
         manager = self.adata_manager
         args = manager.registry["setup_args"]
@@ -253,6 +265,10 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
         batch_key
             Optional ``obs`` column with batches, modelled in the encoder and decoder.
         """
+        if adata.is_view:
+            # as scanpy does: a view becomes an actual AnnData in place (same object)
+            logger.warning("Received a view of an AnnData: making it an actual AnnData.")
+            adata._init_as_actual(adata.copy())
         validate_setup(
             adata, layer, species_key, labels_key, condition_key, control_condition, batch_key
         )
@@ -362,6 +378,7 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
         accelerator: str = "auto",
         devices: int | list[int] | str = "auto",
         plan_kwargs: dict | None = None,
+        deterministic: bool | Literal["warn"] = "warn",
         **kwargs,
     ):
         """Train the model (scvi-tools semantics).
@@ -377,6 +394,13 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             Stop when the validation loss stops improving.
         accelerator, devices
             Lightning devices (``"cpu"``, ``"gpu"``, ``"auto"``).
+        deterministic
+            Lightning's deterministic mode: with the same ``scvi.settings.seed`` set before
+            building the model, two trainings on the same machine give identical latents.
+            ``"warn"`` (default) uses deterministic algorithms wherever torch has them and
+            warns where it has none (some GPU kernels); ``False`` allows faster
+            non-deterministic ones (on a 2-core CPU, latents then differ by about 1e-3
+            between runs).
         plan_kwargs
             Keyword arguments of :class:`scvi.train.TrainingPlan`. ``lr`` defaults to 1e-2:
             on the simulated study, drug responses were learned well enough to transfer
@@ -386,6 +410,11 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             Other arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
             (``train_size``, ``datasplitter_kwargs``, Lightning trainer arguments).
         """
+        for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size)):
+            if value is None and name == "max_epochs":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
         if max_epochs is None:
             max_epochs = default_max_epochs(self.adata.n_obs, batch_size)
         # scvi-tools leaves the module in eval mode after training; train with dropout on.
@@ -397,6 +426,7 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             accelerator=accelerator,
             devices=devices,
             plan_kwargs={"lr": 1e-2, **(plan_kwargs or {})},
+            deterministic=deterministic,
             **kwargs,
         )
 
