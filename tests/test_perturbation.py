@@ -52,7 +52,7 @@ def test_prediction_anndata_and_layer(heldout):
     assert pred.shape == (rows.sum(), rat.sum())
     assert list(pred.obs_names) == list(adata.obs_names[rows])
     assert list(pred.var_names) == list(adata.var_names[rat])
-    assert (pred.obs["uge_shift_from"] == "same label").all()
+    assert (pred.obs["uge_shift_from"] == "mouse, same label").all()
     assert pred.uns["uge"]["scale"] == "counts" and pred.uns["uge"]["source_species"] == "mouse"
     # expected counts at each sample's own library size
     x = np.asarray(pred.X)
@@ -96,8 +96,8 @@ def test_condition_token_method(heldout):
         ({"condition": "tetracycline", "target_species": "rat", "labels": ["gut"]}, "gut"),
         ({"condition": "tetracycline", "target_species": "rat", "method": "x"}, "method"),
         (
-            {"condition": "tetracycline", "target_species": "rat", "source_species": "rat"},
-            "both 'rat'",
+            {"condition": "tetracycline", "target_species": "rat", "source_species": "dog"},
+            "source_species='dog' is not one of",
         ),
     ],
 )
@@ -105,6 +105,53 @@ def test_prediction_errors(heldout, kwargs, match):
     model, full, _ = heldout
     with pytest.raises(ValueError, match=match):
         model.predict_perturbation(adata=full.copy(), **kwargs)
+
+
+def test_within_species_from_other_labels():
+    """Rat liver under tetracycline, never measured, from rat's other organs (no mouse drug
+    data). In this study tetracycline acts in brain and liver, not in kidney."""
+    full = uge.datasets.simulate_study(
+        n_samples_per_species=90,
+        organs=("brain", "liver", "kidney"),
+        drugs=("tetracycline",),
+        n_genes=150,
+        rewired_fraction=0.0,
+        seed=1,
+    )
+    truth = full.uns.pop("uge_truth")
+    obs = full.obs
+    drop = (obs["drug"] == "tetracycline") & (
+        (obs["species"] == "mouse") | (obs["organ"] == "liver")
+    )
+    train = full[~drop.to_numpy()].copy()
+    uge.UGE.setup_anndata(train, labels_key="organ", condition_key="drug")
+    model = uge.UGE(train, orthologs=train.uns["orthologs"], d_model=32, n_heads=2, max_tokens=64)
+    model.train(max_epochs=60, enable_progress_bar=False)
+    pred = model.predict_perturbation("tetracycline", "rat")  # source: rat itself
+    assert pred.uns["uge"]["source_species"] == "rat"
+    shift_from = pred.obs.groupby("organ", observed=True)["uge_shift_from"].first()
+    assert shift_from.to_dict() == {
+        "brain": "rat, same label",
+        "kidney": "rat, same label",
+        "liver": "rat, mean over labels",
+    }
+    rat = train.var_names[train.var["species"] == "rat"]
+    means = uge.tl.pseudobulk(pred, "organ")
+    observed = _truth_means(truth, ["liver"], rat, "tetracycline")
+    control = _truth_means(truth, ["liver"], rat, "control")
+    base = uge.tl.perturbation_baselines(
+        train, "tetracycline", "rat", "rat", None, "drug", "organ", labels=["liver"]
+    )
+    # the predicted change follows the true change on the liver's top DEGs
+    true = (observed - control).loc["liver"]
+    degs = true.abs().sort_values(ascending=False).index[:20]
+    pred_change = means.loc["liver", degs] - control.loc["liver", degs]
+    assert np.corrcoef(pred_change, true[degs])[0, 1] > 0.5
+    r2 = uge.tl.perturbation_r2(means.loc[["liver"]], observed, 20, control)
+    r2_none = uge.tl.perturbation_r2(base["no change"], observed, 20, control)
+    assert r2.loc["liver", "r2_degs"] > r2_none.loc["liver", "r2_degs"]
+    # the additive baseline within one species: control plus the other organs' mean shift
+    assert (base["additive"] - base["no change"]).abs().to_numpy().max() > 0.5
 
 
 def test_prediction_needs_a_condition(adata):

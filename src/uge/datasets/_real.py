@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import anndata as ad
+import numpy as np
 import pandas as pd
 
 from uge.pp import concat_species
@@ -93,4 +95,66 @@ def load_baron(
     adata = concat_species(adatas)
     adata.uns["orthologs"] = table.reset_index(drop=True).astype(object)
     adata.obs["cell_type"] = adata.obs["cell_type"].astype("category")
+    return adata
+
+
+BRAWAND_SPECIES = (
+    "human",
+    "chimpanzee",
+    "bonobo",
+    "gorilla",
+    "orangutan",
+    "macaque",
+    "mouse",
+    "opossum",
+    "platypus",
+    "chicken",
+)
+
+
+def load_brawand(
+    data_dir: str | os.PathLike | None = None,
+    species: Sequence[str] = ("human", "macaque", "mouse", "opossum", "platypus", "chicken"),
+) -> ad.AnnData:
+    """Brawand et al. 2011 bulk RNA-seq of 6 organs in up to 10 species, as one AnnData.
+
+    Reads ``brawand/<species>_counts.tsv.gz``, ``brawand/samples.tsv`` and
+    ``brawand/orthologs_1to1.tsv.gz`` from :func:`resolve_data_dir`. Each species keeps its
+    own Ensembl gene IDs (5,636 per species, those with a one-to-one ortholog in all ten).
+    Chimpanzee and bonobo share chimpanzee IDs in the source; their genes are told apart
+    by the species prefix that :func:`uge.pp.concat_species` adds.
+
+    Parameters
+    ----------
+    data_dir
+        The data directory; ``None`` reads ``$UGE_DATA_DIR``.
+    species
+        Species to load, any of ``human, chimpanzee, bonobo, gorilla, orangutan, macaque,
+        mouse, opossum, platypus, chicken``.
+
+    Returns
+    -------
+    anndata.AnnData
+        Raw read counts (:func:`uge.pp.concat_species`), ``obs["organ"]`` (brain,
+        cerebellum, heart, kidney, liver, testis) and ``obs["sex"]``; ``uns["orthologs"]``:
+        the one-to-one table with one column per loaded species.
+    """
+    species = list(species)
+    unknown = sorted(set(species) - set(BRAWAND_SPECIES))
+    if unknown or not species:
+        raise ValueError(f"species {unknown or species} not in Brawand: {list(BRAWAND_SPECIES)}.")
+    root = resolve_data_dir(data_dir) / "brawand"
+    samples = pd.read_csv(root / "samples.tsv", sep="\t", index_col=0)
+    table = pd.read_csv(root / "orthologs_1to1.tsv.gz", sep="\t")
+    table.columns = [c.lower() for c in table.columns]
+    adatas = {}
+    for name in species:
+        counts = pd.read_csv(root / f"{name}_counts.tsv.gz", sep="\t", index_col=0)
+        obs = samples.loc[counts.columns, ["organ", "sex"]].astype(str)
+        adatas[name] = ad.AnnData(
+            counts.T.to_numpy(np.float32), obs=obs, var=pd.DataFrame(index=counts.index)
+        )
+    adata = concat_species(adatas)
+    adata.uns["orthologs"] = table[species].drop_duplicates().reset_index(drop=True).astype(object)
+    adata.obs["organ"] = adata.obs["organ"].astype("category")
     return adata

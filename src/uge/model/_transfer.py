@@ -103,7 +103,9 @@ class TransferMixin:
         its control samples, is measured within each label (e.g. organ) the source has in
         both; labels the source lacks get the mean shift over its labels. Each target
         control sample's latent plus the shift of its label is decoded into the target's
-        genes. ``"condition_token"``: each target control sample is encoded again with
+        genes. The source may be the target species itself (as scGen does): a label never
+        measured under ``condition`` then gets the mean shift of the species' other
+        labels. ``"condition_token"``: each target control sample is encoded again with
         ``condition`` as its external token, and decoded. Latent arithmetic is the default
         because it predicted the simulated study's held-out rat x tetracycline better
         (``uge demo`` reports both).
@@ -118,8 +120,9 @@ class TransferMixin:
             Predict only the target's control samples with these labels (values of the
             registered ``labels_key``); ``None`` for all.
         source_species
-            Species whose ``condition`` samples give the shift; ``None`` picks the species
-            other than the target with most ``condition`` samples.
+            Species whose ``condition`` samples give the shift; may be ``target_species``
+            itself. ``None`` picks the species other than the target with most
+            ``condition`` samples, or the target itself when no other species has any.
         method
             ``"latent_arithmetic"`` or ``"condition_token"``.
         layer
@@ -133,7 +136,8 @@ class TransferMixin:
         -------
         anndata.AnnData
             Predicted samples × target genes: the target's control samples (``obs`` copied,
-            plus ``obs["uge_shift_from"]``: ``"same label"`` or ``"mean over labels"``),
+            plus ``obs["uge_shift_from"]``: where each row's shift was measured, e.g.
+            ``"mouse, same label"`` or ``"rat, mean over labels"``),
             with expected counts at each sample's own library size (counts input) or
             log-normalised values (log-normalised input); ``uns["uge"]`` records the
             arguments and the ``scale`` (``"counts"`` or ``"log1p"``) for
@@ -169,19 +173,16 @@ class TransferMixin:
         lab = adata.obs[lkey].astype(str).to_numpy() if lkey else np.full(adata.n_obs, "all")
         if source_species is None:
             counts = pd.Series(species[cond == condition]).value_counts()
-            counts = counts.drop(target_species, errors="ignore")
-            if counts.empty:
+            others = counts.drop(target_species, errors="ignore")
+            if not others.empty:
+                source_species = str(others.index[0])
+            elif target_species in counts.index:
+                source_species = target_species  # within one species, from other labels
+            else:
                 raise ValueError(
-                    f"No species other than {target_species!r} has {condition!r} samples in "
-                    "adata; the shift has to be measured in another species."
+                    f"No species has {condition!r} samples in adata; the shift cannot be measured."
                 )
-            source_species = str(counts.index[0])
         self._check_species(source_species, "source_species")
-        if source_species == target_species:
-            raise ValueError(
-                f"source_species and target_species are both {target_species!r}; the shift "
-                "is measured in another species."
-            )
         rows = (species == target_species) & (cond == control)
         if labels is not None:
             if lkey is None:
@@ -218,7 +219,9 @@ class TransferMixin:
                 )
             mean_shift = np.mean(list(shifts.values()), axis=0)
             shift_from = np.where(
-                np.isin(lab[rows], list(shifts)), "same label", "mean over labels"
+                np.isin(lab[rows], list(shifts)),
+                f"{source_species}, same label",
+                f"{source_species}, mean over labels",
             )
             delta = np.stack([shifts.get(v, mean_shift) for v in lab[rows]])
             offset = torch.as_tensor(delta, dtype=torch.float32)

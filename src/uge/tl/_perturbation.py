@@ -161,7 +161,8 @@ def perturbation_baselines(
       (``condition`` minus control, same label where the source has it, else the mean shift
       over the source's labels), carried to target genes through the ortholog table (a
       target gene with several source orthologs gets their mean shift; genes without one
-      get no shift).
+      get no shift). With ``source_species == target_species``, the shift of the same
+      label, or the mean shift of the species' other labels, is added gene by gene.
 
     Parameters
     ----------
@@ -230,6 +231,8 @@ def perturbation_baselines(
     per_label = shift.reindex(no_change.index).fillna(shift.mean())
 
     additive = no_change.copy()
+    if source_species == target_species:  # within one species: no orthologs needed
+        return {"no change": no_change, "additive": additive + per_label[target_genes]}
     pairs = ortholog_pairs(
         orthologs, adata.var, species_key, [source_species, target_species], gene_key
     )
