@@ -73,3 +73,66 @@ def test_chance_model_by_hand():
 def test_scores_need_a_transfer():
     with pytest.raises(KeyError, match="predict_labels"):
         uge.tl.annotation_scores(ad.AnnData(np.zeros((2, 1))))
+
+
+def _semi_supervised(adata: ad.AnnData) -> pd.Series:
+    """Hide the rat's organs (scANVI style); return the truth."""
+    truth = adata.obs["organ"].astype(str).copy()
+    adata.obs["organ_ref"] = np.where(adata.obs["species"] == "mouse", truth, "Unknown")
+    uge.UGE.setup_anndata(
+        adata, labels_key="organ_ref", condition_key="drug", unlabeled_category="Unknown"
+    )
+    return truth
+
+
+def test_classifier_trained_on_labelled_samples_only(adata):
+    truth = _semi_supervised(adata)
+    model = uge.UGE(adata, orthologs=adata.uns["orthologs"], d_model=32, n_heads=2, max_tokens=64)
+    assert model.module.classifier is not None  # on by default with an unlabeled_category
+    assert model.unlabeled_category_ == "Unknown" and sorted(model.labels_) == ["brain", "liver"]
+    untrained = model.predict_labels("mouse", "rat", method="classifier")
+    model.train(max_epochs=30, enable_progress_bar=False)
+    assert model.history["classification_train"].iloc[-1, 0] < 0.1
+    pred = model.predict_labels("mouse", "rat")  # auto: the classifier
+    info = adata.uns["uge"]["label_transfer"]["uge"]
+    assert info["method"] == "classifier" and info["trained_on"] == {"mouse": 80}
+    acc = (pred["prediction"].astype(str) == truth[pred.index]).mean()
+    acc_untrained = (untrained["prediction"].astype(str) == truth[pred.index]).mean()
+    assert acc > 0.9 and acc > acc_untrained + 0.2
+    assert (adata.obs["organ_ref"][adata.obs["species"] == "rat"] == "Unknown").all()
+    knn = model.predict_labels("mouse", "rat", method="knn")
+    assert (knn["prediction"].astype(str) == truth[knn.index]).mean() > 0.9
+
+
+def test_no_classifier_without_unlabeled_category(trained):
+    model, _ = trained
+    assert model.module.classifier is None
+    with pytest.raises(ValueError, match="no label classifier"):
+        model.predict_labels("mouse", "rat", method="classifier")
+    with pytest.raises(ValueError, match="method must be"):
+        model.predict_labels("mouse", "rat", method="svm")
+
+
+def test_classifier_needs_labels(adata):
+    uge.UGE.setup_anndata(adata, condition_key="drug")
+    with pytest.raises(ValueError, match="needs at least two labels"):
+        uge.UGE(adata, classification_weight=1.0)
+
+
+def test_unlabelled_samples_are_left_out_of_the_reactome(adata):
+    _semi_supervised(adata)
+    model = uge.UGE(adata, orthologs=adata.uns["orthologs"], d_model=16, n_heads=2)
+    # rat has no labelled sample: no reactome column is shared, only the prior is aligned
+    assert model.gene_alignment_["added"] == 0 and model.gene_alignment_["overridden"] == 0
+
+
+def test_knn_votes_at_most_a_typical_label_size():
+    rep = np.array([[0.0], [0.1], [0.2], [5.0], [5.1], [5.2], [0.05], [5.05]])
+    obs = pd.DataFrame(
+        {"species": ["m"] * 6 + ["r"] * 2, "organ": ["a", "a", "a", "b", "b", "b", "?", "?"]}
+    )
+    adata = ad.AnnData(np.zeros((8, 1)), obs=obs.set_index(obs.index.astype(str)))
+    adata.obsm["X"] = rep
+    pred = uge.tl.transfer_labels(adata, "organ", "m", "r", use_rep="X", n_neighbors=15)
+    assert list(pred["prediction"].astype(str)) == ["a", "b"]
+    assert adata.uns["uge"]["label_transfer"]["uge"]["n_neighbors"] == 3

@@ -125,6 +125,9 @@ def alignment_pairs(
         logger.info("No labels or conditions registered: gene alignment from orthologs only.")
         info["mode"] = "orthologs"
         return prior, info
+    unlabeled = setup_args.get("unlabeled_category")
+    if lkey is not None and unlabeled is not None:  # unlabelled samples have no label group
+        adata = adata[(adata.obs[lkey].astype(str) != str(unlabeled)).to_numpy()]
     try:
         table, se = _compute_reactome(
             adata, skey, lkey, ckey, setup_args["control_condition"], setup_args["layer"], 3, True

@@ -27,13 +27,20 @@ class TransferMixin:
         n_neighbors: int = 15,
         min_confidence: float = 0.0,
         batch_size: int | None = None,
+        method: Literal["auto", "classifier", "knn"] = "auto",
     ) -> pd.DataFrame:
         """Annotate one species' samples with another species' labels (zero-shot).
 
-        Computes the latents into ``adata.obsm["X_uge"]`` and gives each target sample the
-        majority label of its ``n_neighbors`` nearest source samples there
-        (:func:`uge.tl.transfer_labels`). Target labels are never read; compare with them
-        by :func:`uge.tl.annotation_scores` and :func:`uge.pl.annotation_accuracy`.
+        Computes the latents into ``adata.obsm["X_uge"]``. ``"knn"``: each target sample
+        gets the majority label of its ``n_neighbors`` nearest source samples there
+        (:func:`uge.tl.transfer_labels`). ``"classifier"``: the label classifier trained
+        with the model (``classification_weight``; on the labelled samples, see
+        ``uns["uge"]["label_transfer"]["uge"]["trained_on"]`` for how many of each
+        species). ``"auto"``: the classifier when the model has one and ``labels_key`` is
+        the registered key, else kNN. Target labels are never read here; compare with them
+        by :func:`uge.tl.annotation_scores` and :func:`uge.pl.annotation_accuracy`. The
+        annotation is zero-shot when the target species' samples were registered as
+        unlabelled (``unlabeled_category``) or the model has no classifier.
 
         Parameters
         ----------
@@ -50,6 +57,8 @@ class TransferMixin:
             Predictions whose share of votes is lower are marked ``"unknown"``.
         batch_size
             Minibatch size for the latents.
+        method
+            ``"auto"``, ``"classifier"`` or ``"knn"``.
 
         Returns
         -------
@@ -60,8 +69,23 @@ class TransferMixin:
             ``adata.uns["uge"]["label_transfer"]["uge"]``.
         """
         from uge.tl import transfer_labels
+        from uge.tl._labels import store_predictions
 
+        if method not in ("auto", "classifier", "knn"):
+            raise ValueError(f"method must be 'auto', 'classifier' or 'knn', got {method!r}.")
         args = self.adata_manager.registry["setup_args"]
+        has_head = self.module.classifier is not None
+        if method == "classifier" and not has_head:
+            raise ValueError(
+                "This model has no label classifier: register labels with an "
+                "unlabeled_category or pass classification_weight > 0 to UGE, or use "
+                "method='knn'."
+            )
+        if method == "classifier" and labels_key not in (None, args["labels_key"]):
+            raise ValueError(
+                f"The classifier predicts the registered labels ({args['labels_key']!r}), "
+                f"not {labels_key!r}; use method='knn'."
+            )
         labels_key = labels_key or args["labels_key"]
         if labels_key is None:
             raise ValueError(
@@ -73,7 +97,34 @@ class TransferMixin:
         adata = self.adata if adata is None else adata
         if labels_key not in adata.obs:
             raise KeyError(f"adata.obs[{labels_key!r}] not found (passed as `labels_key`).")
-        adata.obsm["X_uge"] = self.get_latent_representation(adata, batch_size=batch_size)
+        z = self.get_latent_representation(adata, batch_size=batch_size)
+        adata.obsm["X_uge"] = z
+        if method == "classifier" or (
+            method == "auto" and has_head and labels_key == args["labels_key"]
+        ):
+            skey = args["species_key"]
+            target = (adata.obs[skey].astype(str) == target_species).to_numpy()
+            if not target.any():
+                raise ValueError(f"No samples of species {target_species!r} in adata.")
+            self.module.eval()
+            with torch.inference_mode():
+                device = next(self.module.parameters()).device
+                logits = self.module.classifier(torch.as_tensor(z[target], device=device))
+                proba = logits.softmax(-1).cpu().numpy()
+            labelled = self._labelled_samples()
+            trained_on = pd.Series(self.adata.obs[skey].astype(str).to_numpy()[labelled])
+            params = {
+                "method": "classifier",
+                "labels_key": labels_key,
+                "source_species": source_species,
+                "target_species": target_species,
+                "species_key": skey,
+                "use_rep": "X_uge",
+                "trained_on": {str(k): int(v) for k, v in trained_on.value_counts().items()},
+            }
+            return store_predictions(
+                adata, target, np.asarray(self.labels_), proba, min_confidence, "uge", params
+            )
         return transfer_labels(
             adata,
             labels_key,
@@ -84,6 +135,14 @@ class TransferMixin:
             n_neighbors=n_neighbors,
             min_confidence=min_confidence,
         )
+
+    def _labelled_samples(self) -> np.ndarray:
+        """Mask of the training samples with a label (not the unlabelled category)."""
+        key = self.adata_manager.registry["setup_args"]["labels_key"]
+        labels = self.adata.obs[key].astype(str).to_numpy()
+        if self.unlabeled_category_ is None:
+            return np.ones(len(labels), dtype=bool)
+        return labels != self.unlabeled_category_
 
     def predict_perturbation(
         self,

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
-from scvi.data.fields import CategoricalObsField, LayerField
+from scvi.data.fields import CategoricalObsField, LabelsWithUnlabeledObsField, LayerField
 from scvi.model._utils import parse_device_args
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
@@ -109,6 +109,13 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
     min_similarity
         Lowest reactome similarity (:func:`uge.tl.map_genes_by_reactome`'s score) of a
         pair outside the prior that the matching takes.
+    classification_weight
+        Weight of a label classifier on the latent, trained end to end on the labelled
+        samples (paper 3.6; scANVI's classifier, :class:`scvi.module.Classifier`).
+        ``None``: 1 when labels were registered with an ``unlabeled_category`` (the
+        semi-supervised set-up), else 0 (no classifier: labels then serve the reactome,
+        perturbation shifts and kNN label transfer only, so that registering the labels of
+        every species does not train on the labels to be predicted).
 
     Examples
     --------
@@ -138,6 +145,7 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
         latent_align_weight: float = 0.1,
         gene_alignment: GeneAlignment = "both",
         min_similarity: float = 0.6,
+        classification_weight: float | None = None,
     ) -> None:
         if adata is None:
             raise ValueError("UGE needs the AnnData registered with UGE.setup_anndata.")
@@ -192,6 +200,15 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             if args["condition_key"] is not None
             else 0
         )
+        self.labels_, self.unlabeled_category_ = self._registered_labels()
+        if classification_weight is None:
+            classification_weight = 1.0 if self.unlabeled_category_ is not None else 0.0
+        if classification_weight > 0 and len(self.labels_) < 2:
+            raise ValueError(
+                f"classification_weight={classification_weight} trains a label classifier, "
+                "which needs at least two labels registered with "
+                "UGE.setup_anndata(adata, labels_key=...)."
+            )
         self.module = self._module_cls(
             gene_species=torch.tensor(gene_species, dtype=torch.long),
             token_candidates=torch.as_tensor(candidates),
@@ -211,6 +228,8 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             gene_pairs=torch.as_tensor(pairs),
             gene_align_weight=gene_align_weight,
             latent_align_weight=latent_align_weight,
+            n_labels=len(self.labels_),
+            classification_weight=classification_weight,
         )
         self._model_summary_string = (
             f"UGE: species {self.species_}, {self.adata.n_vars} genes, likelihood "
@@ -226,6 +245,15 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             init["non_kwargs"]["orthologs"] = pd.DataFrame(orthologs).to_dict(orient="list")
         self.init_params_ = init
 
+    def _registered_labels(self) -> tuple[list[str], str | None]:
+        """The registered labels (without the unlabelled category) and that category."""
+        if self.adata_manager.registry["setup_args"]["labels_key"] is None:
+            return [], None
+        state = self.adata_manager.get_state_registry(REGISTRY_KEYS.LABELS_KEY)
+        unlabeled = state.get("unlabeled_category")
+        labels = [str(v) for v in state.categorical_mapping if unlabeled is None or v != unlabeled]
+        return labels, None if unlabeled is None else str(unlabeled)
+
     # ------------------------------------------------------------------ setup
     @classmethod
     def setup_anndata(
@@ -237,6 +265,7 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
         condition_key: str | None = None,
         control_condition: str = "control",
         batch_key: str | None = None,
+        unlabeled_category: str | None = None,
         **kwargs,
     ) -> None:
         """Register an AnnData with samples of several species.
@@ -256,7 +285,9 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
         species_key
             Column of ``obs`` and ``var`` holding each sample's and gene's species.
         labels_key
-            Optional ``obs`` column with labels (organ, cell type) for label transfer.
+            Optional ``obs`` column with labels (organ, cell type). Labels feed the reactome
+            of the gene alignment (``gene_alignment``), the shifts of
+            :meth:`predict_perturbation`, and label transfer (:meth:`predict_labels`).
         condition_key
             Optional ``obs`` column with the condition (drug, perturbation) of each sample. It
             becomes the external token of every gene of the sample (paper 3.1.3).
@@ -264,6 +295,13 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             Value of ``obs[condition_key]`` for untreated samples.
         batch_key
             Optional ``obs`` column with batches, modelled in the encoder and decoder.
+        unlabeled_category
+            Value of ``obs[labels_key]`` for samples without a label, scANVI style (e.g. all
+            samples of the species to annotate). With it, the model trains a label
+            classifier on the latent over the labelled samples only (``UGE``'s
+            ``classification_weight``), and unlabelled samples are left out of the
+            reactome; zero-shot annotation stays zero-shot when the target species is
+            unlabelled.
         """
         if adata.is_view:
             # as scanpy does: a view becomes an actual AnnData in place (same object)
@@ -276,7 +314,13 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
         fields = [
             LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=False),
             CategoricalObsField(SPECIES_KEY, species_key),
-            CategoricalObsField(REGISTRY_KEYS.LABELS_KEY, labels_key),
+            (
+                CategoricalObsField(REGISTRY_KEYS.LABELS_KEY, labels_key)
+                if unlabeled_category is None or labels_key is None
+                else LabelsWithUnlabeledObsField(
+                    REGISTRY_KEYS.LABELS_KEY, labels_key, unlabeled_category
+                )
+            ),
             CategoricalObsField(CONDITION_KEY, condition_key),
             CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
         ]

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from scvi import REGISTRY_KEYS
 from scvi.distributions import NegativeBinomial
+from scvi.module import Classifier
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
 from torch import nn
 from torch.distributions import Normal
@@ -70,6 +71,11 @@ class UGEModule(BaseModuleClass):
         Weight of the penalty on those residuals (the gene alignment, paper 3.5).
     latent_align_weight
         Weight of the cross-species latent alignment (MMD between species, within condition).
+    n_labels
+        Number of labels (without the unlabelled category, which is coded ``n_labels``).
+    classification_weight
+        Weight of the cross-entropy of a label classifier on the latent, over labelled
+        samples (paper 3.6, scANVI style); 0 trains no classifier.
     """
 
     def __init__(
@@ -92,6 +98,8 @@ class UGEModule(BaseModuleClass):
         gene_pairs: torch.Tensor | None = None,
         gene_align_weight: float = 1.0,
         latent_align_weight: float = 0.1,
+        n_labels: int = 0,
+        classification_weight: float = 0.0,
     ) -> None:
         super().__init__()
         n_species, n_genes = token_candidates.shape
@@ -130,6 +138,13 @@ class UGEModule(BaseModuleClass):
         if gene_baseline is not None:
             with torch.no_grad():
                 self.decoder.gene_bias.copy_(gene_baseline)
+        self.classification_weight = classification_weight
+        self.n_labels = n_labels
+        self.classifier = (
+            Classifier(n_latent, n_hidden, n_labels, dropout_rate=dropout, logits=True)
+            if classification_weight > 0 and n_labels > 1
+            else None
+        )
         # per-gene log inverse dispersion (nb; starts at theta = e^2, a bulk-like value) or
         # softplus-parametrised standard deviation (gaussian)
         self.px_r = nn.Parameter(torch.full((n_genes,), 2.0 if likelihood == "nb" else 0.0))
@@ -256,14 +271,31 @@ class UGEModule(BaseModuleClass):
         latent_align = self.latent_alignment_loss(
             inference_outputs["z"], species, self._codes(tensors, CONDITION_KEY)
         )
+        classification = self.classification_loss(
+            inference_outputs["z"], self._codes(tensors, REGISTRY_KEYS.LABELS_KEY)
+        )
         loss = (
             recon.mean()
             + self.gene_align_weight * gene_align
             + self.latent_align_weight * latent_align
+            + self.classification_weight * classification
         )
         return LossOutput(
             loss=loss,
             reconstruction_loss=recon,
             kl_local=torch.zeros_like(recon),
-            extra_metrics={"gene_alignment": gene_align, "latent_alignment": latent_align},
+            extra_metrics={
+                "gene_alignment": gene_align,
+                "latent_alignment": latent_align,
+                "classification": classification,
+            },
         )
+
+    def classification_loss(self, z: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        """Cross-entropy of the label classifier over the labelled samples of a minibatch."""
+        if self.classifier is None or labels is None:
+            return z.new_zeros(())
+        labelled = labels < self.n_labels
+        if not labelled.any():
+            return z.new_zeros(())
+        return F.cross_entropy(self.classifier(z[labelled]), labels[labelled])

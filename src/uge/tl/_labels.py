@@ -42,7 +42,8 @@ def transfer_labels(
     species_key
         ``obs`` column with the species.
     n_neighbors
-        Source neighbours that vote.
+        Source neighbours that vote; at most the median number of source samples per
+        label (the number used is recorded in ``uns``).
     min_confidence
         Predictions with a lower confidence become ``"unknown"``.
     key_added
@@ -84,33 +85,61 @@ def transfer_labels(
             f"adata.obs[{labels_key!r}]; the source species needs a label on every sample."
         )
     rep = np.asarray(adata.obsm[use_rep])
-    knn = KNeighborsClassifier(min(n_neighbors, int(src.sum())))
+    # never more neighbours than a typical label has samples: with 3 samples per organ, 15
+    # votes would come mostly from other organs
+    k = max(1, min(n_neighbors, int(np.median(src_labels.astype(str).value_counts()))))
+    knn = KNeighborsClassifier(k)
     knn.fit(rep[src], src_labels.astype(str).to_numpy())
     proba = knn.predict_proba(rep[tgt])
-    prediction = knn.classes_[proba.argmax(1)].astype(object)
-    confidence = proba.max(1)
-    prediction[confidence < min_confidence] = UNKNOWN
-
-    categories = list(knn.classes_) + ([UNKNOWN] if UNKNOWN not in knn.classes_ else [])
-    full = pd.Series(pd.NA, index=adata.obs_names, dtype=object)
-    full[tgt] = prediction
-    adata.obs[f"{key_added}_prediction"] = pd.Categorical(full, categories=categories)
-    conf = np.full(adata.n_obs, np.nan)
-    conf[tgt] = confidence
-    adata.obs[f"{key_added}_confidence"] = conf
-    uns = adata.uns.setdefault("uge", {})
-    uns.setdefault("label_transfer", {})[key_added] = {
+    params = {
         "labels_key": labels_key,
         "source_species": source_species,
         "target_species": target_species,
         "species_key": species_key,
         "use_rep": use_rep,
-        "n_neighbors": int(n_neighbors),
+        "n_neighbors": k,
+    }
+    return store_predictions(
+        adata, tgt, knn.classes_, proba, min_confidence, key_added, {"method": "knn", **params}
+    )
+
+
+def store_predictions(
+    adata: ad.AnnData,
+    target: np.ndarray,
+    classes: np.ndarray,
+    proba: np.ndarray,
+    min_confidence: float,
+    key_added: str,
+    params: dict,
+) -> pd.DataFrame:
+    """Write predicted labels (most probable class) and their confidence for ``target`` rows.
+
+    Writes ``obs[f"{key_added}_prediction"]``, ``obs[f"{key_added}_confidence"]`` and
+    ``params`` to ``uns["uge"]["label_transfer"][key_added]``; returns both columns for
+    the target rows. Predictions below ``min_confidence`` become ``"unknown"``.
+    """
+    if not 0.0 <= min_confidence <= 1.0:
+        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}.")
+    classes = np.asarray(classes).astype(str)
+    prediction = classes[proba.argmax(1)].astype(object)
+    confidence = proba.max(1)
+    prediction[confidence < min_confidence] = UNKNOWN
+    categories = list(classes) + ([UNKNOWN] if UNKNOWN not in classes else [])
+    full = pd.Series(pd.NA, index=adata.obs_names, dtype=object)
+    full[target] = prediction
+    adata.obs[f"{key_added}_prediction"] = pd.Categorical(full, categories=categories)
+    conf = np.full(adata.n_obs, np.nan)
+    conf[target] = confidence
+    adata.obs[f"{key_added}_confidence"] = conf
+    uns = adata.uns.setdefault("uge", {})
+    uns.setdefault("label_transfer", {})[key_added] = {
+        **params,
         "min_confidence": float(min_confidence),
     }
     return pd.DataFrame(
         {"prediction": pd.Categorical(prediction, categories=categories), "confidence": confidence},
-        index=adata.obs_names[tgt],
+        index=adata.obs_names[target],
     )
 
 
