@@ -25,6 +25,7 @@ from ._alignment import GeneAlignment, alignment_pairs
 from ._genes import GenesMixin
 from ._inputs import check_genes, choose_likelihood, token_genes
 from ._io import read_model, write_model
+from ._training import UGETrainingPlan
 from ._transfer import TransferMixin
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,7 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """
 
     _module_cls = UGEModule
+    _training_plan_cls = UGETrainingPlan
 
     def __init__(
         self,
@@ -376,7 +378,10 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
         early_stopping
             Stop when the validation loss stops improving.
         accelerator, devices
-            Lightning devices (``"cpu"``, ``"gpu"``, ``"auto"``).
+            Lightning devices (``"cpu"``, ``"gpu"``, ``"auto"``). For data-parallel training
+            pass ``devices=N`` (or a list) with ``strategy="ddp_find_unused_parameters_true"``
+            (or ``"ddp"``) in ``kwargs``: Lightning's DDP, on CPU (gloo) or GPUs, also across
+            nodes (``num_nodes``); ``batch_size`` is per process.
         plan_kwargs
             Keyword arguments of :class:`scvi.train.TrainingPlan`. ``lr`` defaults to 1e-2:
             on the simulated study, drug responses were learned well enough to transfer
