@@ -389,7 +389,9 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             (3e-3 and 128 left them underfit; see ``docs/model.md``).
         **kwargs
             Other arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
-            (``train_size``, ``datasplitter_kwargs``, Lightning trainer arguments).
+            (``train_size``, ``datasplitter_kwargs``, Lightning trainer arguments such as
+            ``strategy``, ``num_nodes`` or ``precision="bf16-mixed"``; the default, 32-bit,
+            was faster on the CPUs measured: ``docs/scale.md``).
         """
         if max_epochs is None:
             max_epochs = default_max_epochs(self.adata.n_obs, batch_size)
