@@ -163,10 +163,14 @@ def test_per_species_decoding_matches_masked_decoding(log_normalised):
     torch.testing.assert_close(generative["mean"], want_mean, rtol=1e-5, atol=1e-5)
 
 
-def test_bf16_mixed_precision_trains(adata):
+@pytest.mark.parametrize("log_normalised", [False, True])
+def test_bf16_mixed_precision_trains(adata, log_normalised):
+    if log_normalised:
+        sc.pp.normalize_total(adata)
+        sc.pp.log1p(adata)
     model = _model(adata, max_tokens=32)
     model.train(max_epochs=1, batch_size=32, precision="bf16-mixed", enable_progress_bar=False)
-    loss = model.history["reconstruction_loss_train"].to_numpy().ravel()
+    loss = model.history["reconstruction_loss_train"].to_numpy().ravel().astype(float)
     assert len(loss) == 1 and np.isfinite(loss).all()
     z = model.get_latent_representation()
     assert z.dtype == np.float32 and np.isfinite(z).all()

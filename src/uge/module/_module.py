@@ -244,7 +244,7 @@ class UGEModule(BaseModuleClass):
             else:
                 mu = logits.softmax(-1) * library[rows]
                 dist = NegativeBinomial(mu=mu, theta=self.px_r[genes].exp())
-            mean.index_put_((rows[:, None], genes[None, :]), mu)
+            mean.index_put_((rows[:, None], genes[None, :]), mu.to(mean.dtype))
             px.append((rows, genes, dist))
         return {"px": px, "mean": mean}
 
