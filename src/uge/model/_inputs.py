@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from uge.pp._validate import check_expression
+from uge.pp._chunks import row_chunks
+from uge.pp._validate import scan_expression
 
 logger = logging.getLogger(__name__)
 
@@ -23,8 +24,7 @@ def choose_likelihood(x, requested: str, where: str) -> str:
     """
     if requested not in ("auto", "nb", "gaussian"):
         raise ValueError(f"likelihood must be 'auto', 'nb' or 'gaussian', got {requested!r}.")
-    is_counts = check_expression(x, where)
-    vmax = float(x.max()) if x.shape[0] and x.shape[1] else 0.0
+    is_counts, vmax = scan_expression(x, where)
     if requested == "nb" and not is_counts:
         raise ValueError(
             f"likelihood='nb' declares raw counts, but {where} holds non-integer values. Pass "
@@ -93,13 +93,46 @@ def check_genes(var_names: pd.Index, model_genes: pd.Index, fix: str) -> None:
     )
 
 
-def log_normalise(x, likelihood: str) -> np.ndarray:
-    """Dense log1p(counts per 10k) for counts; the values themselves otherwise."""
-    x = x.toarray() if sparse.issparse(x) else np.asarray(x, dtype=np.float64)
+def log_normalise(x, likelihood: str):
+    """``log1p(counts per 10k)`` of a block of rows of counts (sparse stays sparse), as
+    float64; log-normalised values as they are."""
+    x = sparse.csr_matrix(x, dtype=np.float64) if sparse.issparse(x) else np.asarray(x, np.float64)
     if likelihood == "gaussian":
         return x
-    totals = x.sum(1, keepdims=True)
-    return np.log1p(x / np.maximum(totals, 1) * 1e4)
+    totals = np.asarray(x.sum(1)).ravel()
+    scale = 1e4 / np.maximum(totals, 1)
+    if sparse.issparse(x):
+        out = sparse.csr_matrix(sparse.diags(scale) @ x)
+        out.data = np.log1p(out.data)
+        return out
+    return np.log1p(x * scale[:, None])
+
+
+def gene_statistics(
+    x, rows: np.ndarray, cols: np.ndarray, likelihood: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Mean and standard deviation of genes' log-normalised expression, and their baseline.
+
+    Over the samples ``rows`` and genes ``cols`` of ``x`` (dense, sparse or backed), read in
+    chunks of rows (:func:`uge.pp._chunks.row_chunks`): memory does not grow with the number
+    of samples, and sparse data are never densified. Library sizes are the samples' totals
+    over ``cols``. The baseline is the log of the genes' mean share of their sample's counts
+    (counts) or their mean value (log-normalised input).
+    """
+    total, squares, share = (np.zeros(len(cols)) for _ in range(3))
+    for _, block in row_chunks(x, rows, cols):
+        xs = log_normalise(block, likelihood)
+        total += np.asarray(xs.sum(0)).ravel()
+        squares += np.asarray((xs.multiply(xs) if sparse.issparse(xs) else xs**2).sum(0)).ravel()
+        if likelihood != "gaussian":
+            counts = sparse.csr_matrix(block, dtype=np.float64) if sparse.issparse(block) else block
+            lib = np.maximum(np.asarray(counts.sum(1), dtype=np.float64).ravel(), 1)
+            share += np.asarray((sparse.diags(1 / lib) @ counts).sum(0)).ravel()
+    n = max(len(rows), 1)
+    mean = total / n
+    std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))
+    baseline = mean if likelihood == "gaussian" else np.log(share / n + 1e-8)
+    return mean, std, baseline
 
 
 def token_genes(
@@ -133,15 +166,7 @@ def token_genes(
     for s in range(n_species):
         cols = np.flatnonzero(gene_species == s)
         rows = np.flatnonzero(obs_species == s)
-        sub = x[rows][:, cols]
-        xs = log_normalise(sub, likelihood)
-        mean[cols], std[cols] = xs.mean(0), xs.std(0)
-        if likelihood == "gaussian":
-            baseline[cols] = mean[cols]
-        else:
-            sub = sub.toarray() if sparse.issparse(sub) else np.asarray(sub, dtype=np.float64)
-            share = sub / np.maximum(sub.sum(1, keepdims=True), 1)
-            baseline[cols] = np.log(share.mean(0) + 1e-8)
+        mean[cols], std[cols], baseline[cols] = gene_statistics(x, rows, cols, likelihood)
     score = std**2
     if pairs is not None and len(pairs):
         pair_score = np.maximum(score[pairs[:, 0]], score[pairs[:, 1]])

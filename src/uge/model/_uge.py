@@ -25,6 +25,7 @@ from ._alignment import GeneAlignment, alignment_pairs
 from ._genes import GenesMixin
 from ._inputs import check_genes, check_params, choose_likelihood, token_genes
 from ._io import read_model, write_model
+from ._training import UGETrainingPlan
 from ._transfer import TransferMixin
 
 logger = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """
 
     _module_cls = UGEModule
+    _training_plan_cls = UGETrainingPlan
 
     def __init__(
         self,
@@ -437,7 +439,10 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
         early_stopping
             Stop when the validation loss stops improving.
         accelerator, devices
-            Lightning devices (``"cpu"``, ``"gpu"``, ``"auto"``).
+            Lightning devices (``"cpu"``, ``"gpu"``, ``"auto"``). For data-parallel training
+            pass ``devices=N`` (or a list) with ``strategy="ddp_find_unused_parameters_true"``
+            (or ``"ddp"``) in ``kwargs``: Lightning's DDP, on CPU (gloo) or GPUs, also across
+            nodes (``num_nodes``); ``batch_size`` is per process.
         deterministic
             Lightning's deterministic mode: with the same ``scvi.settings.seed`` set before
             building the model, two trainings on the same machine give identical latents.
@@ -452,7 +457,9 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             (3e-3 and 128 left them underfit; see ``docs/model.md``).
         **kwargs
             Other arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
-            (``train_size``, ``datasplitter_kwargs``, Lightning trainer arguments).
+            (``train_size``, ``datasplitter_kwargs``, Lightning trainer arguments such as
+            ``strategy``, ``num_nodes`` or ``precision="bf16-mixed"``; the default, 32-bit,
+            was faster on the CPUs measured: ``docs/scale.md``).
         """
         for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size)):
             if value is None and name == "max_epochs":

@@ -52,20 +52,24 @@ class ReactomeAlignedDecoder(nn.Module):
         z: torch.Tensor,
         gene_embedding: torch.Tensor,
         batch: torch.Tensor | None = None,
+        genes: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Return ``(B, G)`` logits of all genes.
+        """Return ``(B, G)`` logits of all genes, or ``(B, len(genes))`` of ``genes``.
 
         Parameters
         ----------
         z
             ``(B, n_latent)`` latents.
         gene_embedding
-            ``(G, d_model)`` embeddings of all genes.
+            ``(G, d_model)`` embeddings of all genes, or of ``genes`` (one row each).
         batch
             ``(B,)`` batch ids.
+        genes
+            Ids of the genes to decode (the rows of ``gene_embedding``); ``None`` for all.
         """
         h = self.inp(z)
         if self.batch is not None and batch is not None:
             h = h + self.batch(batch)
         h = self.out(h)
-        return h @ self.gene_proj(gene_embedding).T + self.gene_bias
+        bias = self.gene_bias if genes is None else self.gene_bias[genes]
+        return h @ self.gene_proj(gene_embedding).T + bias

@@ -112,6 +112,12 @@ class UGEModule(BaseModuleClass):
         self.register_buffer(
             "species_genes", gene_species[None, :] == torch.arange(n_species)[:, None]
         )
+        # each species' gene ids, in one buffer: species s holds [offsets[s], offsets[s + 1])
+        counts = torch.bincount(gene_species.long(), minlength=n_species)
+        self.gene_offsets = [0, *torch.cumsum(counts, 0).tolist()]
+        self.register_buffer(
+            "gene_order", torch.argsort(gene_species.long(), stable=True), persistent=False
+        )
         self.register_buffer("token_candidates", token_candidates.bool())
         self.register_buffer(
             "gene_mean", torch.zeros(n_genes) if gene_mean is None else gene_mean.float()
@@ -214,6 +220,10 @@ class UGEModule(BaseModuleClass):
         return {"z": z, "library": library, "species": species}
 
     # -------------------------------------------------------------- generative
+    def genes_of(self, species: int) -> torch.Tensor:
+        """Gene ids of one species."""
+        return self.gene_order[self.gene_offsets[species] : self.gene_offsets[species + 1]]
+
     def gene_logits(self, z: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         """``(B, G)`` decoder log-rates (``nb``) or means (``gaussian``) of all genes."""
         return self.decoder(z, self.embedding.gene(), batch=batch)
@@ -226,16 +236,32 @@ class UGEModule(BaseModuleClass):
         library: torch.Tensor,
         batch: torch.Tensor | None = None,
     ) -> dict:
-        """Decode latents into the genes of ``species`` (one id per sample)."""
-        logits = self.gene_logits(z, batch)
-        mask = self.species_genes[species]
-        if self.likelihood == "gaussian":
-            px = Normal(logits, F.softplus(self.px_r) + 1e-3)
-            return {"px": px, "mean": logits * mask}
-        scale = logits.masked_fill(~mask, float("-inf")).softmax(-1)
-        mu = scale * library
-        px = NegativeBinomial(mu=mu, theta=self.px_r.exp())
-        return {"px": px, "mean": mu}
+        """Decode each latent into the genes of its ``species`` (one id per sample) only.
+
+        Samples are grouped by species and each group is decoded into its species' genes,
+        so the cost does not grow with other species' genes. Returns ``"px"``, one
+        ``(rows, genes, distribution)`` per species in the minibatch, and ``"mean"``, the
+        ``(B, G)`` expected values (counts at the sample's library size, or log-normalised
+        values), 0 on other species' genes.
+        """
+        table = self.embedding.gene()
+        mean = z.new_zeros(len(z), table.shape[0])
+        px = []
+        for s in species.unique().tolist():
+            rows = (species == s).nonzero().squeeze(1)
+            genes = self.genes_of(s)
+            logits = self.decoder(
+                z[rows], table[genes], batch=None if batch is None else batch[rows], genes=genes
+            )
+            if self.likelihood == "gaussian":
+                mu = logits
+                dist = Normal(mu, F.softplus(self.px_r[genes]) + 1e-3)
+            else:
+                mu = logits.softmax(-1) * library[rows]
+                dist = NegativeBinomial(mu=mu, theta=self.px_r[genes].exp())
+            mean.index_put_((rows[:, None], genes[None, :]), mu.to(mean.dtype))
+            px.append((rows, genes, dist))
+        return {"px": px, "mean": mean}
 
     # -------------------------------------------------------------------- loss
     def latent_alignment_loss(
@@ -261,12 +287,14 @@ class UGEModule(BaseModuleClass):
         generative_outputs: dict,
         kl_weight: float = 1.0,
     ) -> LossOutput:
-        """Reconstruction (per gene, averaged) plus gene and latent alignment."""
+        """Reconstruction (per gene of the sample's species, averaged) plus gene and latent
+        alignment."""
         x = tensors[REGISTRY_KEYS.X_KEY]
         species = inference_outputs["species"]
-        mask = self.species_genes[species]
-        nll = -generative_outputs["px"].log_prob(x) * mask
-        recon = nll.sum(-1) / mask.sum(-1)
+        recon = x.new_zeros(len(x))
+        for rows, genes, px in generative_outputs["px"]:
+            nll = -px.log_prob(x[rows[:, None], genes[None, :]]).mean(-1)
+            recon = recon.index_put((rows,), nll)
         gene_align = self.embedding.gene.residual_penalty()
         latent_align = self.latent_alignment_loss(
             inference_outputs["z"], species, self._codes(tensors, CONDITION_KEY)

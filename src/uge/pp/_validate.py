@@ -7,21 +7,52 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from ._chunks import row_chunks
 
-def _values(x: Any) -> np.ndarray:
-    """The stored values of a dense or sparse matrix (no densification)."""
-    if sparse.issparse(x):
-        return np.asarray(x.data)
-    return np.asarray(x)
+
+def scan_expression(x: Any, where: str = "adata.X") -> tuple[bool, float]:
+    """Check an expression matrix chunk by chunk; return whether it holds counts, and its max.
+
+    See :func:`check_expression`; also accepts a backed AnnData's matrix.
+    """
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None and not np.issubdtype(dtype, np.number):
+        raise ValueError(f"{where} has dtype {dtype}; expected numbers.")
+    n_bad, vmin, vmax, integer = 0, np.inf, -np.inf, True
+    for _, block in row_chunks(x):
+        values = block.data if sparse.issparse(block) else block.ravel()
+        if not np.issubdtype(values.dtype, np.number):
+            raise ValueError(f"{where} has dtype {values.dtype}; expected numbers.")
+        finite = np.isfinite(values)
+        n_bad += int(len(values) - finite.sum())
+        if n_bad or not len(values):
+            continue
+        vmin, vmax = min(vmin, float(values.min())), max(vmax, float(values.max()))
+        integer = integer and bool(np.all(np.mod(values, 1) == 0))
+    if n_bad:
+        raise ValueError(
+            f"{where} contains {n_bad} NaN or infinite values. Remove or impute them before "
+            "calling UGE.setup_anndata (e.g. `adata = adata[:, np.isfinite(adata.X).all(0)]`)."
+        )
+    if vmin < 0:
+        raise ValueError(
+            f"{where} contains negative values (min {vmin:.3g}). UGE needs raw counts "
+            "or log-normalised expression (sc.pp.normalize_total + sc.pp.log1p); scaled or "
+            "centred data (sc.pp.scale) cannot be used."
+        )
+    # implicit zeros of a sparse matrix count towards the max (an all-empty matrix has 0)
+    return integer, max(vmax, 0.0) if np.isfinite(vmax) else 0.0
 
 
 def check_expression(x: Any, where: str = "adata.X") -> bool:
     """Check an expression matrix and tell whether it holds integer counts.
 
+    Reads the matrix in chunks of rows (:func:`uge.pp._chunks.row_chunks`), never whole.
+
     Parameters
     ----------
     x
-        Dense array or scipy sparse matrix.
+        Dense array, scipy sparse matrix, or a backed AnnData's ``X`` or layer.
     where
         How to name the matrix in error messages (e.g. ``"adata.layers['counts']"``).
 
@@ -35,22 +66,7 @@ def check_expression(x: Any, where: str = "adata.X") -> bool:
     ValueError
         If the matrix holds NaN, infinite or negative values.
     """
-    values = _values(x)
-    if not np.issubdtype(values.dtype, np.number):
-        raise ValueError(f"{where} has dtype {values.dtype}; expected numbers.")
-    if not np.isfinite(values).all():
-        n = int((~np.isfinite(values)).sum())
-        raise ValueError(
-            f"{where} contains {n} NaN or infinite values. Remove or impute them before "
-            "calling UGE.setup_anndata (e.g. `adata = adata[:, np.isfinite(adata.X).all(0)]`)."
-        )
-    if (values < 0).any():
-        raise ValueError(
-            f"{where} contains negative values (min {values.min():.3g}). UGE needs raw counts "
-            "or log-normalised expression (sc.pp.normalize_total + sc.pp.log1p); scaled or "
-            "centred data (sc.pp.scale) cannot be used."
-        )
-    return bool(np.all(np.mod(values, 1) == 0))
+    return scan_expression(x, where)[0]
 
 
 def _check_key(frame: pd.DataFrame, key: str | None, where: str, arg: str) -> None:
@@ -147,12 +163,14 @@ def validate_setup(
     for species in sorted(set(obs_species)):
         rows = np.flatnonzero((obs_species == species).to_numpy())
         cols = np.flatnonzero((var_species == species).to_numpy())
-        totals = np.asarray(x[rows][:, cols].sum(1)).ravel()
-        empty = totals <= 0
-        if empty.any():
-            names = list(adata.obs_names[rows[empty]][:5])
+        empty = [np.zeros(0, dtype=np.int64)] + [
+            idx[np.asarray(block.sum(1)).ravel() <= 0] for idx, block in row_chunks(x, rows, cols)
+        ]
+        empty = np.concatenate(empty)
+        if len(empty):
+            names = list(adata.obs_names[empty[:5]])
             raise ValueError(
-                f"{int(empty.sum())} {species} samples have zero total expression over the "
+                f"{len(empty)} {species} samples have zero total expression over the "
                 f"{species} genes (e.g. {names}). Remove them, e.g. with "
                 "sc.pp.filter_cells(adata, min_counts=1) on each species before concat_species."
             )

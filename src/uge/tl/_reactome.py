@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from uge.pp._chunks import row_chunks
 from uge.pp._validate import check_expression
 
 TARGET_SUM = 1e4
@@ -32,19 +33,33 @@ def log_normalised(x, counts: bool, log: bool = True):
     return np.log1p(out) if log else out
 
 
-def group_means(x, groups: np.ndarray) -> tuple[pd.Index, np.ndarray, np.ndarray]:
-    """Means of the rows of ``x`` (dense or sparse) per group, without densifying ``x``.
+def group_moments(
+    x, rows: np.ndarray, cols: np.ndarray, groups: np.ndarray, counts: bool
+) -> tuple[pd.Index, np.ndarray, np.ndarray, np.ndarray]:
+    """Per group of samples, the mean and mean square of each gene's expression.
 
-    Returns the group names, the ``(n_groups, n_genes)`` means and the group sizes.
+    Over the samples ``rows`` (``groups`` holds their groups) and genes ``cols`` of ``x``
+    (dense, sparse or backed), in counts per 10k of the samples' totals over all genes
+    (``counts``) or as the values are. ``x`` is read in chunks of rows
+    (:func:`uge.pp._chunks.row_chunks`) and never densified.
+
+    Returns the group names, the ``(n_groups, n_genes)`` means and mean squares, and the
+    group sizes.
     """
     codes, names = pd.factorize(pd.Series(groups), sort=True)
-    onehot = sparse.csr_matrix(
-        (np.ones(len(codes)), (codes, np.arange(len(codes)))), shape=(len(names), len(codes))
-    )
-    sizes = np.asarray(onehot.sum(1)).ravel()
-    sums = onehot @ x
-    sums = sums.toarray() if sparse.issparse(sums) else np.asarray(sums)
-    return pd.Index(names), sums / sizes[:, None], sizes
+    sums, squares = np.zeros((2, len(names), len(cols)))
+    for idx, block in row_chunks(x, rows):
+        block = log_normalised(block, counts, log=False)[:, cols]
+        part = codes[np.searchsorted(rows, idx)]
+        onehot = sparse.csr_matrix(
+            (np.ones(len(part)), (part, np.arange(len(part)))), shape=(len(names), len(part))
+        )
+        power = block.multiply(block) if sparse.issparse(block) else block**2
+        for total, values in ((sums, block), (squares, power)):
+            add = onehot @ values
+            total += add.toarray() if sparse.issparse(add) else np.asarray(add)
+    sizes = np.bincount(codes, minlength=len(names)).astype(np.float64)
+    return pd.Index(names), sums / sizes[:, None], squares / sizes[:, None], sizes
 
 
 def reactome(
@@ -149,7 +164,6 @@ def _compute_reactome(
         raise ValueError(f"min_samples must be an integer >= 2, got {min_samples!r}.")
     x = adata.X if layer is None else adata.layers[layer]
     counts = check_expression(x, "adata.X" if layer is None else f"layer {layer!r}")
-    x = log_normalised(x, counts, log=False)
     species = obs[species_key].astype(str).to_numpy()
     gene_species = var[species_key].astype(str).to_numpy()
     labels = obs[labels_key].astype(str).to_numpy() if labels_key else np.full(len(obs), "all")
@@ -173,10 +187,8 @@ def _compute_reactome(
         rows, cols = np.flatnonzero(species == sp), np.flatnonzero(gene_species == sp)
         if not len(cols):
             continue
-        sub = x[rows][:, cols]
-        names, means, sizes = group_means(sub, groups[rows])
-        squares = sub.multiply(sub) if sparse.issparse(sub) else sub**2
-        var_ = np.maximum(group_means(squares, groups[rows])[1] - means**2, 0.0)
+        names, means, squares, sizes = group_moments(x, rows, cols, groups[rows], counts)
+        var_ = np.maximum(squares - means**2, 0.0)
         se2 = var_ / np.maximum(sizes - 1, 1)[:, None]
         if counts:  # delta method for the log of the mean
             se2 = se2 / (means + PSEUDOCOUNT) ** 2

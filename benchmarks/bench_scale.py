@@ -1,0 +1,213 @@
+"""Scale: setup memory against the number of cells, training speed against species.
+
+Two measurements, each run in a fresh Python process, with one torch thread:
+
+1. Peak memory of setup (``UGE.setup_anndata`` + ``UGE(adata, orthologs=...)``) on
+   synthetic sparse counts shaped like single-cell data (two species, 4,000 genes each,
+   about 10% of a cell's genes detected, five cell types, one-to-one orthologs), read
+   from an h5ad in memory or backed (``read_h5ad(path, backed="r")``). Reported: the
+   process's resident memory after reading the data and its peak after setup.
+2. Training throughput (cells per second, after one warm-up epoch) on simulated studies
+   with 2 and 4 species and the same total number of cells.
+
+``--before DIR`` also runs both on the source tree in ``DIR`` (e.g. ``git archive <commit>
+src | tar -x -C DIR``) for comparison. Writes ``benchmarks/results/scale.md``.
+
+Usage::
+
+    python benchmarks/bench_scale.py --cells 10000 50000 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import RESULTS, write
+
+GENES = 4000  # per species
+TYPES = 5
+
+MAKE = r"""
+import sys
+import anndata as ad, numpy as np, pandas as pd
+from scipy import sparse
+
+n_cells, n_genes, n_types, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+rng = np.random.default_rng(0)
+blocks, obs = [], []
+for s, species in enumerate(("mouse", "rat")):
+    n = n_cells // 2
+    base = rng.normal(0, 1.5, n_genes)
+    types = rng.integers(n_types, size=n)
+    rows, cols = [], []
+    for t in range(n_types):
+        cells = np.flatnonzero(types == t)
+        logit = base + rng.normal(0, 1, n_genes) * (rng.random(n_genes) < 0.1)
+        p = np.exp(logit) / np.exp(logit).sum()
+        detected = rng.poisson(n_genes // 10, len(cells))
+        rows.append(np.repeat(cells, detected))
+        cols.append(rng.choice(n_genes, size=detected.sum(), p=p))
+    rows, cols = np.concatenate(rows), np.concatenate(cols) + s * n_genes
+    vals = rng.geometric(0.5, len(rows)).astype(np.float32)
+    x = sparse.csr_matrix((vals, (rows, cols)), shape=(n, 2 * n_genes))
+    x.sum_duplicates()
+    blocks.append(x)
+    obs.append(pd.DataFrame({"species": species, "cell_type": [f"type{t}" for t in types]},
+                            index=[f"{species}{i}" for i in range(n)]))
+var = pd.DataFrame({"species": np.repeat(["mouse", "rat"], n_genes),
+                    "gene": [f"g{j}" for j in range(n_genes)] * 2},
+                   index=[f"{s}:g{j}" for s in ("mouse", "rat") for j in range(n_genes)])
+adata = ad.AnnData(sparse.vstack(blocks).tocsr(), obs=pd.concat(obs), var=var)
+adata.write_h5ad(path)
+"""
+
+SETUP = r"""
+import json, resource, sys
+import anndata as ad, numpy as np, pandas as pd, torch, uge
+
+torch.set_num_threads(1)
+path, backed = sys.argv[1], sys.argv[2] == "backed"
+rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+adata = ad.read_h5ad(path, backed="r" if backed else None)
+loaded = rss()
+n = adata.n_vars // 2
+orthologs = pd.DataFrame({"mouse": [f"g{j}" for j in range(n)], "rat": [f"g{j}" for j in range(n)]})
+uge.UGE.setup_anndata(adata, labels_key="cell_type")
+model = uge.UGE(adata, orthologs=orthologs)
+print("RESULT " + json.dumps({"loaded_mib": loaded, "peak_mib": rss()}))
+"""
+
+TRAIN = r"""
+import json, sys, time
+import scvi, torch, uge
+from lightning.pytorch.callbacks import Callback
+
+torch.set_num_threads(1)
+n_species, n_cells, n_genes, epochs = (int(a) for a in sys.argv[1:5])
+precision = sys.argv[5]
+names = ("mouse", "rat", "human", "macaque")[:n_species]
+scvi.settings.seed = 0
+adata = uge.datasets.simulate_study(n_samples_per_species=n_cells // n_species, species=names,
+                                    n_genes=n_genes, seed=0)
+uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
+model = uge.UGE(adata, orthologs=adata.uns["orthologs"], gene_alignment="orthologs")
+
+
+class Clock(Callback):
+    def __init__(self):
+        self.times = []
+
+    def on_train_epoch_start(self, trainer, pl_module):
+        self.times.append([time.perf_counter()])
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self.times[-1].append(time.perf_counter())
+
+
+clock = Clock()
+kwargs = {} if precision == "32" else {"precision": precision}
+model.train(max_epochs=epochs + 1, enable_progress_bar=False, callbacks=[clock],
+            check_val_every_n_epoch=10_000, **kwargs)
+seconds = sum(b - a for a, b in clock.times[1:])
+loss = float(model.history["reconstruction_loss_train"].to_numpy().ravel()[-1])
+print("RESULT " + json.dumps({"cells_per_s": len(model.train_indices) * epochs / seconds,
+                              "genes": adata.n_vars, "loss": loss}))
+"""
+
+
+def run(code: str, args: list, src: str | None = None) -> dict:
+    """Run ``code`` in a fresh process (``src`` first on the path) and parse its result."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env
+    )
+    if proc.returncode:
+        sys.exit(f"failed ({args}):\n{proc.stderr[-3000:]}")
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    return json.loads(lines[-1].removeprefix("RESULT ")) if lines else {}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    parser.add_argument("--before", help="source tree (its src/) of an earlier version")
+    parser.add_argument("--before-cells", type=int, default=50_000, help="largest size for it")
+    parser.add_argument("--train-cells", type=int, default=2000)
+    parser.add_argument("--train-genes", type=int, default=2000, help="simulator n_genes")
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--precision", nargs="+", default=["32"])
+    parser.add_argument("--out", default=str(RESULTS / "scale.md"))
+    args = parser.parse_args()
+    before = None if args.before is None else str(Path(args.before) / "src")
+    command = " ".join(sys.argv[1:])
+    lines = [
+        "## Scale",
+        "",
+        f"`python benchmarks/bench_scale.py {command}`".replace(" `", "`"),
+        "",
+        f"Setup memory: synthetic sparse counts, 2 species × {GENES:,} genes, about 10% of "
+        "a cell's genes detected, 5 cell types, one-to-one orthologs (gene alignment "
+        "'both', from cell-type profiles); peak resident memory (MiB) of a fresh process "
+        "after `UGE.setup_anndata` + `UGE(adata, orthologs=...)`, and after reading the "
+        "data alone.",
+        "",
+        "| cells | h5ad (MiB) | in memory: after reading | in memory: peak | "
+        "backed: after reading | backed: peak |" + (" before, in memory: peak |" if before else ""),
+        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if before else ""),
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.cells:
+            path = Path(tmp) / f"cells{n}.h5ad"
+            run(MAKE, [n, GENES, TYPES, path])
+            res = {mode: run(SETUP, [path, mode]) for mode in ("memory", "backed")}
+            old = run(SETUP, [path, "memory"], before) if before and n <= args.before_cells else {}
+            print(n, res, old, flush=True)
+            row = (
+                f"| {n:,} | {path.stat().st_size / 2**20:.0f} | "
+                + " | ".join(
+                    f"{res[m]['loaded_mib']:.0f} | {res[m]['peak_mib']:.0f}"
+                    for m in ("memory", "backed")
+                )
+                + " |"
+            )
+            if before:
+                row += f" {old['peak_mib']:.0f} |" if old else " not run |"
+            lines.append(row)
+            path.unlink()
+    lines += [
+        "",
+        f"Training throughput: simulated studies (`simulate_study(n_genes={args.train_genes})`, "
+        f"{args.train_cells:,} samples in all, split evenly over the species), default model, "
+        f"batch size 32, gene alignment 'orthologs', cells per second over {args.epochs} "
+        "epochs after one warm-up epoch, one torch thread.",
+        "",
+        "| species | genes in all | precision | cells/s | last training loss |"
+        + (" before: cells/s |" if before else ""),
+        "| ---: | ---: | --- | ---: | ---: |" + (" ---: |" if before else ""),
+    ]
+    for precision in args.precision:
+        for n_species in (2, 4):
+            argv = [n_species, args.train_cells, args.train_genes, args.epochs, precision]
+            res = run(TRAIN, argv)
+            old = run(TRAIN, argv, before) if before and precision == "32" else {}
+            print(n_species, precision, res, old, flush=True)
+            row = (
+                f"| {n_species} | {res['genes']:,} | {precision} | {res['cells_per_s']:.0f} | "
+                f"{res['loss']:.3f} |"
+            )
+            if before:
+                row += f" {old['cells_per_s']:.0f} |" if old else " |"
+            lines.append(row)
+    write(args.out, lines)
+
+
+if __name__ == "__main__":
+    main()
