@@ -136,3 +136,17 @@ def test_knn_votes_at_most_a_typical_label_size():
     pred = uge.tl.transfer_labels(adata, "organ", "m", "r", use_rep="X", n_neighbors=15)
     assert list(pred["prediction"].astype(str)) == ["a", "b"]
     assert adata.uns["uge"]["label_transfer"]["uge"]["n_neighbors"] == 3
+
+
+def test_classifier_trains_with_one_labelled_sample_in_a_minibatch(adata):
+    truth = adata.obs["organ"].astype(str)
+    first = np.flatnonzero(adata.obs["species"] == "mouse")[:2]
+    adata.obs["organ_ref"] = "Unknown"
+    adata.obs.iloc[first, adata.obs.columns.get_loc("organ_ref")] = truth.iloc[first].to_numpy()
+    adata.obs.iloc[first[1], adata.obs.columns.get_loc("organ_ref")] = (
+        "liver" if truth.iloc[first[0]] == "brain" else "brain"
+    )
+    uge.UGE.setup_anndata(adata, labels_key="organ_ref", unlabeled_category="Unknown")
+    model = uge.UGE(adata, d_model=16, n_heads=2, max_tokens=16)
+    model.train(max_epochs=2, batch_size=16, enable_progress_bar=False)
+    assert np.isfinite(model.history["classification_train"].to_numpy(float)).all()

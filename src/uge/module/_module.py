@@ -147,7 +147,17 @@ class UGEModule(BaseModuleClass):
         self.classification_weight = classification_weight
         self.n_labels = n_labels
         self.classifier = (
-            Classifier(n_latent, n_hidden, n_labels, dropout_rate=dropout, logits=True)
+            # layer norm, not scvi's default batch norm: a minibatch may hold one labelled
+            # sample, on which batch norm fails in training
+            Classifier(
+                n_latent,
+                n_hidden,
+                n_labels,
+                dropout_rate=dropout,
+                logits=True,
+                use_batch_norm=False,
+                use_layer_norm=True,
+            )
             if classification_weight > 0 and n_labels > 1
             else None
         )
