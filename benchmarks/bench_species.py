@@ -25,7 +25,7 @@ SETS = {
     2: ["mouse", "human"],
     3: ["mouse", "human", "opossum"],
     4: ["mouse", "human", "opossum", "chicken"],
-    6: ["mouse", "human", "opossum", "chicken", "macaque", "platypus"],
+    5: ["mouse", "human", "opossum", "chicken", "platypus"],
 }
 
 
@@ -45,7 +45,7 @@ def ortholog_1nn(adata, source: str, target: str) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 3, 4, 6])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[2, 3, 4, 5])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--source", default="mouse")
     parser.add_argument("--epochs", type=int, default=None)
