@@ -59,12 +59,16 @@ def choose_likelihood(x, requested: str, where: str) -> str:
     return likelihood
 
 
+def check_positive_int(name: str, value) -> None:
+    """Raise a clear error unless ``value`` is an integer of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
 def check_params(**params: float) -> None:
     """Raise a clear error for model hyperparameters out of range, before any work."""
     for name in ("d_model", "n_layers", "n_heads", "n_latent", "n_hidden", "max_tokens"):
-        value = params[name]
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        check_positive_int(name, params[name])
     if params["d_model"] % params["n_heads"]:
         raise ValueError(
             f"d_model ({params['d_model']}) must be divisible by n_heads ({params['n_heads']}): "

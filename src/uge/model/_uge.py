@@ -23,7 +23,13 @@ from uge.pp._validate import validate_setup
 
 from ._alignment import GeneAlignment, alignment_pairs
 from ._genes import GenesMixin
-from ._inputs import check_genes, check_params, choose_likelihood, token_genes
+from ._inputs import (
+    check_genes,
+    check_params,
+    check_positive_int,
+    choose_likelihood,
+    token_genes,
+)
 from ._io import read_model, write_model
 from ._training import UGETrainingPlan
 from ._transfer import TransferMixin
@@ -464,11 +470,9 @@ class UGE(TransferMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
             ``strategy``, ``num_nodes`` or ``precision="bf16-mixed"``; the default, 32-bit,
             was faster on the CPUs measured: ``docs/scale.md``).
         """
-        for name, value in (("max_epochs", max_epochs), ("batch_size", batch_size)):
-            if value is None and name == "max_epochs":
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+        check_positive_int("batch_size", batch_size)
+        if max_epochs is not None:
+            check_positive_int("max_epochs", max_epochs)
         if max_epochs is None:
             max_epochs = default_max_epochs(self.adata.n_obs, batch_size)
         # scvi-tools leaves the module in eval mode after training; train with dropout on.
