@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import time
 
-import anndata as ad
 import pandas as pd
 import scanpy as sc
 import scvi
@@ -26,19 +25,6 @@ from sklearn.neighbors import KNeighborsClassifier
 import uge
 
 UNKNOWN = "Unknown"
-
-
-def orthologs_only(adata: ad.AnnData) -> ad.AnnData:
-    """Cells × one-to-one ortholog pairs (named by the human gene), counts of each species."""
-    table = adata.uns["orthologs"]
-    parts = []
-    for species in ("human", "mouse"):
-        rows = (adata.obs["species"] == species).to_numpy()
-        cols = [f"{species}:{g}" for g in table[species]]
-        part = ad.AnnData(adata[rows, cols].X.copy(), obs=adata.obs[rows].copy())
-        part.var_names = table["human"].astype(str).to_numpy()
-        parts.append(part)
-    return ad.concat(parts)
 
 
 def scores(truth: pd.Series, pred: pd.Series) -> tuple[float, float]:
@@ -56,7 +42,7 @@ def main() -> None:
     parser.add_argument("--out", default=RESULTS / "annotation.md")
     args = parser.parse_args()
     full = uge.datasets.load_baron(args.data_dir)
-    ortho = orthologs_only(full)
+    ortho = uge.pp.ortholog_matrix(full)
     lines = [
         "## Cross-species cell-type annotation, Baron pancreas",
         "",

@@ -31,15 +31,14 @@ SETS = {
 
 def ortholog_1nn(adata, source: str, target: str) -> float:
     """Accuracy of 1-NN on log-CPM of the one-to-one orthologs (source as reference)."""
-    table = adata.uns["orthologs"][[source, target]].dropna()
-    out = []
-    for name in (source, target):
-        rows = (adata.obs["species"] == name).to_numpy()
-        cols = [f"{name}:{g}" for g in table[name]]
-        x = np.asarray(adata[rows, cols].X, dtype=np.float64)
-        out.append((np.log1p(x / x.sum(1, keepdims=True) * 1e6), adata.obs["organ"][rows]))
-    knn = KNeighborsClassifier(1).fit(out[0][0], out[0][1].astype(str))
-    return float((knn.predict(out[1][0]) == out[1][1].astype(str).to_numpy()).mean())
+    o = uge.pp.ortholog_matrix(adata, species=[source, target])
+    x = np.asarray(o.X, dtype=np.float64)
+    x = np.log1p(x / x.sum(1, keepdims=True) * 1e6)
+    organ = o.obs["organ"].astype(str).to_numpy()
+    src = (o.obs["species"] == source).to_numpy()
+    tgt = (o.obs["species"] == target).to_numpy()
+    knn = KNeighborsClassifier(1).fit(x[src], organ[src])
+    return float((knn.predict(x[tgt]) == organ[tgt]).mean())
 
 
 def main() -> None:

@@ -55,6 +55,34 @@ def test_concat_species_keeps_unique_sample_names():
     assert adata.obs_names[0] == "s0"
 
 
+# ----------------------------------------------------------------- ortholog_matrix
+def test_ortholog_matrix_takes_each_sample_from_its_own_gene():
+    mouse, rat = _species_adata("Mg", 6, 5), _species_adata("Rg", 4, 3, seed=1)
+    # rat rows first: the output keeps adata's sample order
+    adata = uge.pp.concat_species({"rat": rat, "mouse": mouse})
+    table = pd.DataFrame(
+        {
+            "mouse": ["Mg0", "Mg1", "Mg2", "Mg2", "Mg4", "Mg3"],
+            "rat": ["Rg2", "Rg0", "Rg1", "Rg9", None, "Rg0"],
+        }
+    )
+    o = uge.pp.ortholog_matrix(adata, table)
+    # Mg2 (two rows) and Rg0 (two rows) are not one-to-one; Mg4 has no rat gene
+    assert list(o.var_names) == ["Rg2"]  # named by the first species (rat: first samples)
+    assert list(o.var["mouse"]) == ["Mg0"] and list(o.var["rat"]) == ["Rg2"]
+    assert o.obs_names.equals(adata.obs_names)
+    x = o.X.toarray()[:, 0]
+    np.testing.assert_array_equal(x[:4], rat.X.toarray()[:, 2])
+    np.testing.assert_array_equal(x[4:], mouse.X.toarray()[:, 0])
+    assert adata.shape == (10, 8)  # input untouched
+    with pytest.raises(ValueError, match="No one-to-one ortholog group"):
+        uge.pp.ortholog_matrix(adata, pd.DataFrame({"mouse": ["Mg0"], "rat": ["nope"]}))
+    with pytest.raises(ValueError, match="at least two species"):
+        uge.pp.ortholog_matrix(adata, table, species=["mouse", "dog"])
+    with pytest.raises(ValueError, match="uns\\['orthologs'\\]"):
+        uge.pp.ortholog_matrix(adata)
+
+
 @pytest.mark.parametrize(
     ("adatas", "error", "match"),
     [
