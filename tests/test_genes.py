@@ -162,9 +162,46 @@ def test_gene_profiles_reactome_space(trained):
     assert len(model.map_genes("mouse", "rat", space="reactome", top_k=1)) > 0
 
 
+def test_predict_reactome_for_a_species_never_measured_under_the_drug(heldout):
+    """Rat x tetracycline was never trained on: its reactome comes from mouse's shift."""
+    model, full, truth = heldout
+    pred = model.predict_reactome("rat")
+    rat = full.var_names[full.var["species"] == "rat"]
+    assert list(pred.columns) == ["brain|tetracycline", "liver|tetracycline"]
+    assert pred.index.equals(rat)
+    assert pred.attrs["shift_from"] == {c: "measured" for c in pred.columns}
+    true = truth["reactome"].loc[rat, pred.columns]
+    responding = true.abs().to_numpy() > 0.5
+    r = np.corrcoef(pred.to_numpy()[responding], true.to_numpy()[responding])[0, 1]
+    assert r > 0.7
+    # genes by their own names, one combination
+    names = list(full.var.loc[rat[:3], "gene"])
+    one = model.predict_reactome("rat", genes=names, labels=["liver"], conditions=["tetracycline"])
+    np.testing.assert_allclose(
+        one.to_numpy()[:, 0], pred.loc[rat[:3], "liver|tetracycline"], rtol=1e-4, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"species": "dog"}, ValueError, "dog"),
+        ({"species": "rat", "labels": ["heart"]}, ValueError, "labels \\['heart'\\] were not"),
+        ({"species": "rat", "conditions": ["x"]}, ValueError, "conditions \\['x'\\] were not"),
+        ({"species": "rat", "genes": ["nope"]}, KeyError, "not rat genes"),
+    ],
+)
+def test_predict_reactome_errors(heldout, kwargs, error, match):
+    model, _, _ = heldout
+    with pytest.raises(error, match=match):
+        model.predict_reactome(**kwargs)
+
+
 def test_gene_profiles_reactome_needs_condition(study):
     adata = study.copy()
     uge.UGE.setup_anndata(adata, labels_key="organ")
     model = uge.UGE(adata, d_model=8, n_heads=2, max_tokens=16)
     with pytest.raises(ValueError, match="needs a condition"):
         model.gene_profiles("reactome")
+    with pytest.raises(ValueError, match="needs conditions"):
+        model.predict_reactome("rat")

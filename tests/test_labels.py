@@ -70,6 +70,24 @@ def test_chance_model_by_hand():
     assert scores.loc["A", "f1"] == pytest.approx(2 * (2 / 3) * 1 / (2 / 3 + 1))
 
 
+def test_scores_read_true_labels_when_the_target_is_hidden():
+    obs = pd.DataFrame(
+        {"species": ["m"] * 4 + ["r"] * 4, "label": ["A", "A", "B", "B"] * 2},
+        index=[f"s{i}" for i in range(8)],
+    )
+    obs["ref"] = obs["label"].where(obs["species"] == "m", "Unknown")
+    adata = ad.AnnData(np.zeros((8, 1)), obs=obs)
+    adata.obsm["rep"] = np.array([[0], [0], [5], [5], [0], [5], [5], [5]], dtype=float)
+    uge.tl.transfer_labels(adata, "ref", "m", "r", use_rep="rep", n_neighbors=1)
+    with pytest.raises(ValueError, match="pass labels_key"):
+        uge.tl.annotation_scores(adata)  # "Unknown" is the target's only label in "ref"
+    scores = uge.tl.annotation_scores(adata, labels_key="label")
+    assert scores.loc["overall", "accuracy"] == 0.75  # A, B, B, B against A, A, B, B
+    assert scores.loc["A", "chance_accuracy"] == 0.5
+    with pytest.raises(KeyError, match="nope"):
+        uge.tl.annotation_scores(adata, labels_key="nope")
+
+
 def test_scores_need_a_transfer():
     with pytest.raises(KeyError, match="predict_labels"):
         uge.tl.annotation_scores(ad.AnnData(np.zeros((2, 1))))

@@ -152,6 +152,11 @@ def test_within_species_from_other_labels():
     assert r2.loc["liver", "r2_degs"] > r2_none.loc["liver", "r2_degs"]
     # the additive baseline within one species: control plus the other organs' mean shift
     assert (base["additive"] - base["no change"]).abs().to_numpy().max() > 0.5
+    # the same latent arithmetic gives the reactome of a combination no species measured
+    reactome = model.predict_reactome("rat", labels=["liver"], conditions=["tetracycline"])
+    assert reactome.attrs["shift_from"] == {"liver|tetracycline": "mean over other labels"}
+    true_lfc = truth["reactome"].loc[degs, "liver|tetracycline"]
+    assert np.corrcoef(reactome.loc[degs, "liver|tetracycline"], true_lfc)[0, 1] > 0.5
 
 
 def test_prediction_needs_a_condition(adata):

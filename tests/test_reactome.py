@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
@@ -179,3 +180,67 @@ def test_response_similarity():
     assert s[0, 1] == pytest.approx(2 * 20 / (5 + 80))  # same direction, 4x the size
     assert s[0, 2] == pytest.approx(-1.0)
     assert (s[1] == 0).all()
+
+
+# ----------------------------------------------------------------- predict_reactome
+def _cp_table(seed: int = 0, noise: float = 0.1) -> pd.DataFrame:
+    """Genes x 'organ|drug' responses from a rank-3 gene x organ x drug factorisation."""
+    rng = np.random.default_rng(seed)
+    u, o, d = rng.normal(size=(400, 3)), rng.normal(size=(4, 3)), rng.normal(size=(6, 3))
+    x = np.einsum("gk,ok,dk->god", u, o, d) + rng.normal(size=(400, 4, 1))
+    x += noise * rng.normal(size=x.shape)
+    columns = [f"o{a}|d{b}" for a in range(4) for b in range(6)]
+    return pd.DataFrame(x.reshape(400, -1), index=[f"g{i}" for i in range(400)], columns=columns)
+
+
+def test_predict_reactome_recovers_held_out_columns():
+    table = _cp_table()
+    masked = table.copy()
+    held = ["o2|d3", "o0|d5"]
+    masked[held] = np.nan
+    pred = uge.tl.predict_reactome(masked, rank=3)
+    assert list(pred.columns) == list(table.columns) and pred.index.equals(table.index)
+    for col in held:
+        organ = col.split("|")[0]
+        others = [c for c in table.columns if c.startswith(organ + "|") and c not in held]
+        r = np.corrcoef(pred[col], table[col])[0, 1]
+        r_mean = np.corrcoef(masked[others].mean(1), table[col])[0, 1]
+        assert r > 0.9 and r > r_mean + 0.1
+    # measured columns are fitted, not copied; a subset can be asked for
+    assert np.corrcoef(pred["o1|d1"], table["o1|d1"])[0, 1] > 0.95
+    sub = uge.tl.predict_reactome(masked, labels=["o2"], conditions=["d3"], rank=3)
+    assert list(sub.columns) == ["o2|d3"]
+    np.testing.assert_allclose(sub["o2|d3"], pred["o2|d3"])
+
+
+def test_predict_reactome_reads_uge_tl_reactome(study):
+    adata = study.copy()
+    uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
+    pred = uge.tl.predict_reactome(adata, rank=2)
+    assert list(pred.columns) == ["brain|tetracycline", "liver|tetracycline"]
+    assert pred.index.equals(adata.var_names)
+    assert np.isfinite(pred.to_numpy()).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"labels": ["o9"]}, "labels \\['o9'\\] are not in the reactome"),
+        ({"conditions": ["x"]}, "conditions \\['x'\\] are not"),
+        ({"rank": 0}, "rank must be a positive integer"),
+        ({"ridge": -1.0}, "ridge must be non-negative"),
+    ],
+)
+def test_predict_reactome_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        uge.tl.predict_reactome(_cp_table(), **kwargs)
+
+
+def test_predict_reactome_bad_tables():
+    table = _cp_table()
+    with pytest.raises(ValueError, match="named 'label\\|condition'"):
+        uge.tl.predict_reactome(table.rename(columns={"o0|d0": "o0"}))
+    with pytest.raises(ValueError, match="no measured entry"):
+        uge.tl.predict_reactome(table * np.nan)
+    with pytest.raises(KeyError, match=r"uge\.tl\.reactome"):
+        uge.tl.predict_reactome(ad.AnnData(np.zeros((2, 3))))

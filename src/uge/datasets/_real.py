@@ -158,3 +158,42 @@ def load_brawand(
     adata.uns["orthologs"] = table[species].drop_duplicates().reset_index(drop=True).astype(object)
     adata.obs["organ"] = adata.obs["organ"].astype("category")
     return adata
+
+
+def load_drugmatrix(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """DrugMatrix rat drug signatures (liver and kidney) as a reactome table.
+
+    Reads ``drugmatrix/drugmatrix_{liver,kidney}_ranked.csv.gz`` from
+    :func:`resolve_data_dir`: for each drug and organ, every gene ranked by differential
+    expression (rank 1 most up-regulated, the last rank most down-regulated). Only ranks
+    are published, so each rank ``r`` of ``n`` genes becomes the normal score
+    ``Phi^-1(1 - (r - 0.5) / n)``: a signed, comparable stand-in for the fold change.
+
+    Parameters
+    ----------
+    data_dir
+        The data directory; ``None`` reads ``$UGE_DATA_DIR``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Genes (rat symbols, those ranked in both organs) × ``"organ|drug"`` columns (as
+        :func:`uge.tl.reactome` names them), liver columns first.
+    """
+    from scipy.stats import norm
+
+    root = resolve_data_dir(data_dir) / "drugmatrix"
+    frames = []
+    for organ in ("liver", "kidney"):
+        path = root / f"drugmatrix_{organ}_ranked.csv.gz"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: see the data directory's README.")
+        ranks = pd.read_csv(path)
+        n = ranks.groupby("drug")["rank"].transform("max")
+        ranks["score"] = norm.ppf(1.0 - (ranks["rank"] - 0.5) / n)
+        wide = ranks.pivot_table(index="gene", columns="drug", values="score", aggfunc="mean")
+        wide.columns = [f"{organ}|{d}" for d in wide.columns]
+        frames.append(wide)
+    table = pd.concat(frames, axis=1, join="inner")
+    table.index.name = None
+    return table

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from uge.tl._reactome import SEP, cosine, top_k_table
+from uge.tl._reactome import cosine, top_k_table
 
 Space = Literal["expression", "reactome"]
 PANEL_SIZE = 2000
@@ -82,34 +82,9 @@ class GenesMixin:
             logits = self._decoded(self.get_latent_representation(indices=panel))
             logits -= logits.mean(0, keepdims=True)
             return pd.DataFrame(logits.T, index=genes, columns=self.adata.obs_names[panel])
-        z, meta = self._training_latents()
-        control = args["control_condition"]
-        columns, points = [], []
-        for label in sorted(meta["label"].unique()):
-            lab = meta["label"].to_numpy() == label
-            ctrl = lab & (meta["condition"].to_numpy() == control)
-            if not ctrl.any():
-                continue
-            base = z[ctrl].mean(0)
-            for cond in sorted(set(meta["condition"][lab]) - {control}):
-                shifts = []
-                for sp in meta["species"].unique():
-                    in_sp = meta["species"].to_numpy() == sp
-                    on = lab & in_sp & (meta["condition"].to_numpy() == cond)
-                    off = ctrl & in_sp
-                    if on.any() and off.any():
-                        shifts.append(z[on].mean(0) - z[off].mean(0))
-                if shifts:
-                    columns.append(f"{label}{SEP}{cond}")
-                    points.append((base, base + np.mean(shifts, axis=0)))
-        if not columns:
-            raise ValueError(
-                "No (label, condition) group has control samples of the same label: the "
-                "model's reactome cannot be computed; use space='expression'."
-            )
-        before = self._decoded(np.stack([p[0] for p in points]))
-        after = self._decoded(np.stack([p[1] for p in points]))
-        return pd.DataFrame((after - before).T, index=genes, columns=columns)
+        columns, before, after, _ = self._reactome_points(measured_only=True)
+        change = self._decoded(after) - self._decoded(before)
+        return pd.DataFrame(change.T, index=genes, columns=columns)
 
     def get_gene_embedding(self) -> pd.DataFrame:
         """Gene embeddings in the space shared by all species, as the decoder reads them.
@@ -178,24 +153,10 @@ class GenesMixin:
         self._check_species(target_species, "target_species")
         if source_species == target_species:
             raise ValueError("source_species and target_species must differ.")
-        var = self.adata.var
         skey = self.adata_manager.registry["setup_args"]["species_key"]
-        sp = var[skey].astype(str).to_numpy()
-        src = var.index[sp == source_species]
-        tgt = var.index[sp == target_species]
-        if genes is not None:
-            genes = [genes] if isinstance(genes, str) else list(genes)
-            own = var.loc[src, "gene"].astype(str) if "gene" in var else pd.Series(src, src)
-            by_name = pd.Series(own.index, index=own.to_numpy())
-            by_name = by_name[~by_name.index.duplicated()]
-            picked = [g if g in src else by_name.get(g) for g in genes]
-            missing = [g for g, p in zip(genes, picked, strict=True) if p is None]
-            if missing:
-                raise KeyError(
-                    f"{len(missing)} genes are not {source_species} genes of the model, e.g. "
-                    f"{missing[:5]}; pass var_names or names of var['gene']."
-                )
-            src = pd.Index(picked)
+        sp = self.adata.var[skey].astype(str).to_numpy()
+        tgt = self.adata.var_names[sp == target_species]
+        src = self._species_var(source_species, genes)
         profiles = self.gene_profiles(space)
         scores = cosine(profiles.loc[src].to_numpy(), profiles.loc[tgt].to_numpy())
         return top_k_table(scores, src, tgt, top_k, prior=self._prior_names())

@@ -13,6 +13,7 @@ from ._utils import finish
 def annotation_accuracy(
     adata: ad.AnnData,
     key: str = "uge",
+    labels_key: str | None = None,
     ax: Axes | None = None,
     show: bool | None = None,
     save: bool | str | None = None,
@@ -31,6 +32,8 @@ def annotation_accuracy(
         :func:`uge.tl.transfer_labels`, with the target's true labels.
     key
         The ``key_added`` of the label transfer.
+    labels_key
+        ``obs`` column with the target's true labels (see :func:`uge.tl.annotation_scores`).
     ax
         Axes to draw on; a new figure when ``None``.
     show
@@ -44,7 +47,7 @@ def annotation_accuracy(
     matplotlib.axes.Axes or None
         The axes, unless the figure was shown.
     """
-    scores = annotation_scores(adata, key)
+    scores = annotation_scores(adata, key, labels_key)
     params = adata.uns["uge"]["label_transfer"][key]
     per_label = scores.drop(index="overall")
     overall = scores.loc["overall"]
@@ -55,7 +58,8 @@ def annotation_accuracy(
     ax.bar(x + 0.2, per_label["chance_accuracy"], 0.4, label="random chance", color="0.7")
     ax.set_xticks(x, per_label.index, rotation=45, ha="right")
     ax.set_ylim(0, 1.05)
-    ax.set_ylabel(f"accuracy ({params['labels_key']} of {params['target_species']} samples)")
+    truth = labels_key or params["labels_key"]
+    ax.set_ylabel(f"accuracy ({truth} of {params['target_species']} samples)")
     ax.set_title(
         f"{params['target_species']} annotated from {params['source_species']} labels\n"
         f"accuracy {overall['accuracy']:.3f} (chance {overall['chance_accuracy']:.3f}), "

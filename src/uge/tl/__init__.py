@@ -1,5 +1,6 @@
 """Tools: reactomes and gene mapping, label transfer, perturbation evaluation and baselines."""
 
+from ._completion import predict_reactome
 from ._labels import annotation_scores, transfer_labels
 from ._perturbation import perturbation_baselines, perturbation_r2, pseudobulk
 from ._reactome import (
@@ -16,6 +17,7 @@ __all__ = [
     "map_genes_by_reactome",
     "perturbation_baselines",
     "perturbation_r2",
+    "predict_reactome",
     "pseudobulk",
     "reactome",
     "transfer_labels",

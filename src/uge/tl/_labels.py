@@ -143,7 +143,9 @@ def store_predictions(
     )
 
 
-def annotation_scores(adata: ad.AnnData, key: str = "uge") -> pd.DataFrame:
+def annotation_scores(
+    adata: ad.AnnData, key: str = "uge", labels_key: str | None = None
+) -> pd.DataFrame:
     """Accuracy and F1 of transferred labels per label and overall, with the chance model.
 
     Compares ``obs[f"{key}_prediction"]`` (from :func:`transfer_labels` or
@@ -160,6 +162,10 @@ def annotation_scores(adata: ad.AnnData, key: str = "uge") -> pd.DataFrame:
         ``obs[labels_key]``.
     key
         The ``key_added`` of that call.
+    labels_key
+        ``obs`` column with the target's true labels; ``None`` for the column the labels
+        were transferred from. Pass it when that column hides the target's labels (an
+        ``unlabeled_category`` in :meth:`uge.UGE.setup_anndata`).
 
     Returns
     -------
@@ -176,7 +182,10 @@ def annotation_scores(adata: ad.AnnData, key: str = "uge") -> pd.DataFrame:
             "model.predict_labels(...) or uge.tl.transfer_labels(...) first."
         ) from None
     species = adata.obs[params["species_key"]].astype(str)
-    labels = adata.obs[params["labels_key"]]
+    truth_key = labels_key or params["labels_key"]
+    if truth_key not in adata.obs:
+        raise KeyError(f"labels_key {truth_key!r} is not a column of adata.obs.")
+    labels = adata.obs[truth_key]
     tgt = (species == params["target_species"]).to_numpy() & labels.notna().to_numpy()
     if not tgt.any():
         raise ValueError(
@@ -186,7 +195,14 @@ def annotation_scores(adata: ad.AnnData, key: str = "uge") -> pd.DataFrame:
     true = labels[tgt].astype(str).to_numpy()
     pred = adata.obs[f"{key}_prediction"][tgt].astype(str).to_numpy()
     src = (species == params["source_species"]).to_numpy()
-    p_s = labels[src].astype(str).value_counts(normalize=True)
+    p_s = adata.obs[params["labels_key"]][src].astype(str).value_counts(normalize=True)
+    if not set(true) & set(p_s.index):
+        raise ValueError(
+            f"None of the {params['target_species']} labels in adata.obs[{truth_key!r}] "
+            f"(e.g. {sorted(set(true))[:3]}) is a {params['source_species']} label: if that "
+            "column hides the target's labels (unlabeled_category), pass labels_key= the "
+            "column with the true labels."
+        )
     classes = sorted(set(true))
     p_t = pd.Series(true).value_counts(normalize=True)
     f1 = f1_score(true, pred, labels=classes, average=None, zero_division=0)
