@@ -17,7 +17,8 @@ liver signatures and the other drugs' kidney signatures
 (:func:`uge.datasets.load_drugmatrix`: 39 drugs, 15,248 genes, normal scores of published
 ranks). Methods, all on the same table:
 
-- ``uge.tl.predict_reactome``: the gene x organ x drug factorisation, at several ranks;
+- ``uge.tl.predict_reactome``: the gene x organ x drug factorisation, at several ranks
+  (default ridge 0.1) and once strongly regularised (ridge 3);
 - mean of the other drugs' kidney signatures;
 - the same drug's liver signature;
 - low-rank matrix completion (iterative SVD, as in soft-impute without shrinkage) of the
@@ -164,6 +165,7 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
 
 
 def drugmatrix(data_dir: str | None, ranks: list[int], n_drugs: int | None) -> list[str]:
+    configs = [(r, 0.1) for r in ranks] + [(max(ranks), 3.0)]
     table = uge.datasets.load_drugmatrix(data_dir)
     all_drugs = [c.split("|")[1] for c in table.columns if c.startswith("kidney|")]
     drugs = all_drugs[:n_drugs] if n_drugs else all_drugs
@@ -174,10 +176,12 @@ def drugmatrix(data_dir: str | None, ranks: list[int], n_drugs: int | None) -> l
         masked = table.copy()
         masked[held] = np.nan
         preds = {}
-        for rank in ranks:
+        for rank, ridge in configs:
             start = time.perf_counter()
-            out = uge.tl.predict_reactome(masked, labels=["kidney"], conditions=[drug], rank=rank)
-            name = f"UGE factorisation (rank {rank})"
+            out = uge.tl.predict_reactome(
+                masked, labels=["kidney"], conditions=[drug], rank=rank, ridge=ridge
+            )
+            name = f"UGE factorisation (rank {rank}, ridge {ridge:g})"
             seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start
             preds[name] = out[held].to_numpy()
         others = [c for c in table.columns if c.startswith("kidney|") and c != held]

@@ -6,6 +6,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import spearmanr
 
 import uge
 from uge.tl._reactome import response_similarity
@@ -244,3 +245,31 @@ def test_predict_reactome_bad_tables():
         uge.tl.predict_reactome(table * np.nan)
     with pytest.raises(KeyError, match=r"uge\.tl\.reactome"):
         uge.tl.predict_reactome(ad.AnnData(np.zeros((2, 3))))
+
+
+def test_suggest_experiments_expects_the_errors_prediction_would_make():
+    """Label o3 was measured under one drug only; the others miss one drug each. The
+    expected error of each candidate tracks the error predicting it actually makes."""
+    missing = [f"o3|d{b}" for b in range(1, 6)] + ["o0|d5", "o1|d4", "o2|d3"]
+    rhos = []
+    for seed in range(3):
+        table = _cp_table(seed)
+        masked = table.copy()
+        masked[missing] = np.nan
+        top = uge.tl.suggest_experiments(masked, n=8, rank=3)
+        columns = ["label", "condition", "expected_error", "disagreement", "predicted_size"]
+        assert list(top.columns) == [*columns, "rank"]
+        assert list(top["rank"]) == list(range(1, 9))
+        assert top["expected_error"].is_monotonic_decreasing
+        picked = [f"{a}|{b}" for a, b in zip(top["label"], top["condition"], strict=True)]
+        assert sorted(picked) == sorted(missing)
+        pred = uge.tl.predict_reactome(masked, rank=3)
+        actual = [((pred[c] - table[c]) ** 2).mean() for c in picked]
+        rhos.append(spearmanr(top["expected_error"], actual).statistic)
+    assert np.mean(rhos) > 0.4
+    with pytest.raises(ValueError, match="measured already"):
+        uge.tl.suggest_experiments(_cp_table())
+    with pytest.raises(ValueError, match="n_models"):
+        uge.tl.suggest_experiments(masked, n_models=1)
+    with pytest.raises(ValueError, match="holdout"):
+        uge.tl.suggest_experiments(masked, holdout=0.0)

@@ -1,6 +1,6 @@
 """Tools: reactomes and gene mapping, label transfer, perturbation evaluation and baselines."""
 
-from ._completion import predict_reactome
+from ._completion import predict_reactome, suggest_experiments
 from ._labels import annotation_scores, transfer_labels
 from ._perturbation import perturbation_baselines, perturbation_r2, pseudobulk
 from ._reactome import (
@@ -20,5 +20,6 @@ __all__ = [
     "predict_reactome",
     "pseudobulk",
     "reactome",
+    "suggest_experiments",
     "transfer_labels",
 ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import anndata as ad
@@ -42,41 +43,65 @@ def _solve(gram: np.ndarray, rhs: np.ndarray, ridge: float) -> np.ndarray:
     return np.linalg.solve(gram, rhs.T).T
 
 
+def _shrinkage(r: np.ndarray, axis: int) -> float:
+    """Empirical-Bayes weight of the mean of ``r`` over ``axis`` (NaN: unmeasured).
+
+    Between-group variance of the means (beyond what their noise explains) over that
+    plus the noise of a mean over the full axis: near 1 when the entries along ``axis``
+    agree (a shared effect), near 0 when they do not.
+    """
+    n = (~np.isnan(r)).sum(axis)
+    several = n >= 2
+    if not several.any():
+        return 0.0
+    within = np.nanvar(np.where(np.isnan(r), np.nan, r), axis=axis, ddof=1)[several].mean()
+    means = np.nanmean(r, axis=axis)[several]
+    between = max(float(np.mean(means**2) - np.mean(within / n[several])), 0.0)
+    return between / (between + within / r.shape[axis]) if between > 0 else 0.0
+
+
 def fit_cp(
     x: np.ndarray, rank: int, n_iter: int = 100, ridge: float = 1e-2, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Fit ``x[g, l, c] ≈ b[g, l] + sum_k U[g, k] L[l, k] C[c, k]`` on the measured entries.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fit ``x[g, l, c] ≈ a[g, l] + e[g, c] + sum_k U[g, k] L[l, k] C[c, k]`` where measured.
 
-    ``b`` is each gene's mean over the conditions measured in the label. Missing entries
-    (NaN) are filled with the current prediction before each alternating least-squares
-    sweep (EM for a least-squares fit), so any pattern of missing entries works. Each
-    factor is a ridge regression (penalty ``ridge`` times the mean diagonal of its normal
-    equations), solved with the Khatri-Rao identities of CP-ALS.
+    ``a``: each gene's response shared by the conditions in a label (e.g. an organ's
+    stress response); ``e``: its response to a condition shared by the labels (e.g. a
+    drug's targets); both are means shrunk towards 0 by an empirical-Bayes weight
+    (:func:`_shrinkage`) learned from how well the measured entries agree. The CP
+    term holds what is specific to a combination. Missing entries (NaN) are filled with
+    the current fit before each sweep (EM for a least-squares fit), so any pattern of
+    missing entries works. Each CP factor is a ridge regression (penalty ``ridge`` times
+    the mean diagonal of its normal equations), solved with the Khatri-Rao identities of
+    CP-ALS.
     """
     observed = ~np.isnan(x)
-    n_obs = observed.sum(2)
-    base = np.where(n_obs > 0, np.nansum(x, 2) / np.maximum(n_obs, 1), np.nan)
-    # a label measured under no condition takes the gene's mean over the other labels
-    fill = np.nanmean(np.where(n_obs > 0, base, np.nan), axis=1)
-    base = np.where(np.isnan(base), np.nan_to_num(fill)[:, None], base)
-    y = x - base[:, :, None]
     rng = np.random.default_rng(seed)
     g, n_lab, n_cond = x.shape
     rank = min(rank, g, n_lab * n_cond)
     u = rng.normal(size=(g, rank)) * 0.1
     lab = rng.normal(size=(n_lab, rank))
     cond = rng.normal(size=(n_cond, rank))
-    filled = np.where(observed, y, 0.0)
+    a, e = np.zeros((g, n_lab)), np.zeros((g, n_cond))
+    with warnings.catch_warnings():  # all-NaN slices are expected
+        warnings.simplefilter("ignore", RuntimeWarning)
+        k_a = _shrinkage(x - np.nan_to_num(np.nanmean(x, 1, keepdims=True)), 2)
+        k_e = _shrinkage(x - np.nan_to_num(np.nanmean(x, 2, keepdims=True)), 1)
+    cp = np.zeros_like(x)
+    filled = np.where(observed, x, 0.0)
     for _ in range(n_iter):
-        rhs = np.einsum("glc,lk,ck->gk", filled, lab, cond, optimize=True)
+        a = k_a * (filled - e[:, None, :] - cp).mean(2)
+        e = k_e * (filled - a[:, :, None] - cp).mean(1)
+        y = filled - a[:, :, None] - e[:, None, :]
+        rhs = np.einsum("glc,lk,ck->gk", y, lab, cond, optimize=True)
         u = _solve((lab.T @ lab) * (cond.T @ cond), rhs, ridge)
-        rhs = np.einsum("glk,gk->lk", filled @ cond, u)
+        rhs = np.einsum("glk,gk->lk", y @ cond, u)
         lab = _solve((u.T @ u) * (cond.T @ cond), rhs, ridge)
-        rhs = np.einsum("gck,gk->ck", filled.transpose(0, 2, 1) @ lab, u)
+        rhs = np.einsum("gck,gk->ck", y.transpose(0, 2, 1) @ lab, u)
         cond = _solve((u.T @ u) * (lab.T @ lab), rhs, ridge)
-        fit = (u @ _khatri_rao(lab, cond).T).reshape(g, n_lab, n_cond)
-        filled = np.where(observed, y, fit)
-    return base, u, lab, cond
+        cp = (u @ _khatri_rao(lab, cond).T).reshape(g, n_lab, n_cond)
+        filled = np.where(observed, x, a[:, :, None] + e[:, None, :] + cp)
+    return a, e, u, lab, cond
 
 
 def predict_reactome(
@@ -85,7 +110,7 @@ def predict_reactome(
     conditions: Sequence[str] | None = None,
     rank: int = 10,
     n_iter: int = 100,
-    ridge: float = 1e-2,
+    ridge: float = 0.1,
     key: str = "uge_reactome",
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -93,11 +118,13 @@ def predict_reactome(
 
     The reactome (genes × ``label|condition`` columns, NaN where unmeasured) is read as a
     genes × labels × conditions tensor and fitted on its measured entries as
-    ``x[g, l, c] ≈ b[g, l] + sum_k U[g, k] L[l, k] C[c, k]``: a gene embedding ``U``,
-    a label (e.g. organ) embedding ``L`` and a condition (e.g. drug) embedding ``C``
-    (UGE paper, contribution 1), plus each gene's mean response in the label ``b``. A
-    condition measured in some labels and not in others is predicted from what it did in
-    the labels measured and what the other conditions did in the label asked. Works on
+    ``x[g, l, c] ≈ a[g, l] + e[g, c] + sum_k U[g, k] L[l, k] C[c, k]``: a gene
+    embedding ``U``, a label (e.g. organ) embedding ``L`` and a condition (e.g. drug)
+    embedding ``C`` (UGE paper, contribution 1), plus each gene's response shared by the
+    conditions of a label (``a``) and by the labels under a condition (``e``); see
+    :func:`fit_cp`. A condition measured in some labels and not in others is predicted
+    from what it did in the labels measured and what the other conditions did in the
+    label asked. Works on
     any signature matrix: no samples or trained model needed (e.g. published drug
     signatures, ``docs/model.md``).
 
@@ -146,11 +173,111 @@ def predict_reactome(
                 f"{name} {unknown} are not in the reactome, whose {name} are {known}: a "
                 f"{name[:-1]} with no measured column has no embedding to predict from."
             )
-    base, u, lab, cond = fit_cp(x, rank, n_iter, ridge, seed)
+    a, e, u, lab, cond = fit_cp(x, rank, n_iter, ridge, seed)
     labels = list(labels) if labels is not None else all_labels
     conditions = list(conditions) if conditions is not None else all_conditions
     li = [all_labels.index(a) for a in labels]
     ci = [all_conditions.index(c) for c in conditions]
-    pred = base[:, li, None] + (u @ _khatri_rao(lab[li], cond[ci]).T).reshape(len(u), len(li), -1)
+    cp = (u @ _khatri_rao(lab[li], cond[ci]).T).reshape(len(u), len(li), len(ci))
+    pred = a[:, li, None] + e[:, None, ci] + cp
     columns = [f"{a}{SEP}{c}" for a in labels for c in conditions]
     return pd.DataFrame(pred.reshape(len(table), -1), index=table.index, columns=columns)
+
+
+def suggest_experiments(
+    reactome: pd.DataFrame | ad.AnnData,
+    n: int = 5,
+    labels: Sequence[str] | None = None,
+    conditions: Sequence[str] | None = None,
+    rank: int = 10,
+    n_models: int = 8,
+    holdout: float = 0.2,
+    key: str = "uge_reactome",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Rank the unmeasured (label, condition) combinations by how much measuring them adds.
+
+    Measuring a combination is worth what predicting it instead would get wrong. That
+    error is estimated by cross-validation: ``n_models`` factorisations
+    (:func:`predict_reactome`) are fitted, each without a random ``holdout`` share of the
+    measured columns, and each held-out column's prediction error (mean squared error over
+    genes) is recorded. A candidate's ``expected_error`` is the mean of the errors of the
+    held-out columns that share its label and of those that share its condition (the two
+    averaged): a label or condition whose measured columns the others predict badly
+    (e.g. a label measured under one condition only) is where the reactome is least
+    determined. Ties are broken by ``disagreement``, the variance of the candidate's
+    predictions across the fits.
+
+    Parameters
+    ----------
+    reactome
+        As in :func:`predict_reactome`.
+    n
+        Combinations returned.
+    labels, conditions
+        Candidates (every label with every condition); ``None`` for all in the reactome.
+    rank
+        Factors per fit.
+    n_models
+        Number of fits (at least 2).
+    holdout
+        Share of measured columns each fit leaves out, in (0, 1).
+    key
+        ``varm`` key when ``reactome`` is an AnnData.
+    seed
+        Seed of the column draws and initial factors.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``n`` best unmeasured combinations: ``label``, ``condition``,
+        ``expected_error`` (squared reactome units per gene), ``disagreement``,
+        ``predicted_size`` (mean absolute predicted response) and ``rank`` (1 = measure
+        first).
+    """
+    table = _reactome_frame(reactome, key) if isinstance(reactome, ad.AnnData) else reactome
+    check_positive_int("n", n)
+    if not isinstance(n_models, int | np.integer) or n_models < 2:
+        raise ValueError(f"n_models must be an integer of at least 2, got {n_models!r}.")
+    if not 0 < holdout < 1:
+        raise ValueError(f"holdout must be in (0, 1), got {holdout!r}.")
+    full = predict_reactome(table, labels, conditions, rank=1, n_iter=1)  # checks the inputs
+    measured = [c for c in table.columns if table[c].notna().any()]
+    candidates = [c for c in full.columns if c not in measured]
+    if not candidates:
+        raise ValueError("Every requested (label, condition) combination is measured already.")
+    rng = np.random.default_rng(seed)
+    predictions, errors = [], []
+    for m in range(n_models):
+        drop = [c for c in measured if rng.random() < holdout] or [rng.choice(measured)]
+        member = table.copy()
+        member[drop] = np.nan
+        if member.isna().all().all():
+            continue
+        fitted = predict_reactome(member, rank=rank, seed=seed + m)
+        predictions.append(fitted.reindex(columns=candidates).to_numpy())
+        for c in drop:
+            if c in fitted:
+                err = np.nanmean((fitted[c].to_numpy() - table[c].to_numpy()) ** 2)
+            else:  # its label or condition had nothing else measured
+                err = np.nanmean(table[c].to_numpy() ** 2)
+            errors.append((*c.split(SEP), err))
+    errs = pd.DataFrame(errors, columns=["label", "condition", "error"])
+    by_label = errs.groupby("label")["error"].mean()
+    by_cond = errs.groupby("condition")["error"].mean()
+    worst = errs["error"].max()
+    split = [c.split(SEP) for c in candidates]
+    expected = np.array([(by_label.get(a, worst) + by_cond.get(b, worst)) / 2 for a, b in split])
+    stack = np.nan_to_num(np.stack(predictions))
+    disagreement = stack.var(0).mean(0)
+    order = np.lexsort((-disagreement, -expected))[:n]
+    return pd.DataFrame(
+        {
+            "label": [split[i][0] for i in order],
+            "condition": [split[i][1] for i in order],
+            "expected_error": expected[order],
+            "disagreement": disagreement[order],
+            "predicted_size": np.abs(stack.mean(0)).mean(0)[order],
+            "rank": np.arange(1, len(order) + 1),
+        }
+    )
