@@ -30,6 +30,7 @@ from ._inputs import (
     choose_likelihood,
     token_genes,
 )
+from ._insilico import InSilicoMixin
 from ._io import read_model, write_model
 from ._reactome import ReactomeMixin
 from ._training import UGETrainingPlan
@@ -51,7 +52,14 @@ def default_max_epochs(n_obs: int, batch_size: int = 32, steps: int = 1800) -> i
     return int(np.clip(round(steps / per_epoch), 20, 100))
 
 
-class UGE(TransferMixin, ReactomeMixin, GenesMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class UGE(
+    TransferMixin,
+    ReactomeMixin,
+    GenesMixin,
+    InSilicoMixin,
+    UnsupervisedTrainingMixin,
+    BaseModelClass,
+):
     """Universal Gene Embedding: a transformer shared by species, with species' own genes.
 
     Each sample is a sequence of gene tokens of its own species (at most ``max_tokens``),
