@@ -57,15 +57,17 @@ class ReactomeMixin:
                         per_species.append(z[on].mean(0) - z[off].mean(0))
                 if per_species:
                     shifts[(a, c)] = np.mean(per_species, axis=0)
+        labels = list(dict.fromkeys(labels)) if labels else known_labels
+        conditions = list(dict.fromkeys(conditions)) if conditions else known_conditions
         columns, before, after, source = [], [], [], []
-        for a in labels or known_labels:
+        for a in labels:
             ctrl = (lab == a) & (cond == control)
             own = ctrl & (sp == species) if species is not None else ctrl
             base_rows = own if own.any() else ctrl
             if not base_rows.any():
                 continue
             base = z[base_rows].mean(0)
-            for c in conditions or known_conditions:
+            for c in conditions:
                 if (a, c) in shifts:
                     shift, how = shifts[(a, c)], "measured"
                 elif measured_only:

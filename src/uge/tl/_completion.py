@@ -174,8 +174,8 @@ def predict_reactome(
                 f"{name[:-1]} with no measured column has no embedding to predict from."
             )
     a, e, u, lab, cond = fit_cp(x, rank, n_iter, ridge, seed)
-    labels = list(labels) if labels is not None else all_labels
-    conditions = list(conditions) if conditions is not None else all_conditions
+    labels = list(dict.fromkeys(labels)) if labels is not None else all_labels
+    conditions = list(dict.fromkeys(conditions)) if conditions is not None else all_conditions
     li = [all_labels.index(a) for a in labels]
     ci = [all_conditions.index(c) for c in conditions]
     cp = (u @ _khatri_rao(lab[li], cond[ci]).T).reshape(len(u), len(li), len(ci))
