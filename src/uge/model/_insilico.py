@@ -70,18 +70,7 @@ class InSilicoMixin:
         skey = args["species_key"]
         var = self.adata.var
         gene_species = var[skey].astype(str)
-        found = {}
-        for sp in self.species_:
-            try:
-                found[sp] = self._species_var(sp, genes)
-            except KeyError:
-                continue
-        if len(found) != 1:
-            raise KeyError(
-                f"genes must all be genes of one species of the model ({self.species_}); "
-                f"e.g. {genes[:3]} are not (pass var_names or names of var['gene'])."
-            )
-        species, picked = next(iter(found.items()))
+        species, picked = self._genes_species(genes)
         adata = self._validate_anndata(adata)
         own = np.flatnonzero((adata.obs[skey].astype(str) == species).to_numpy())
         rows = own if indices is None else np.asarray(indices)
@@ -133,6 +122,21 @@ class InSilicoMixin:
         out.obsm["X_uge_perturbed"] = torch.cat(after).cpu().numpy()
         out.uns["uge_in_silico"] = {"genes": list(picked), "mode": mode, "species": species}
         return out
+
+    def _genes_species(self, genes: list[str]) -> tuple[str, pd.Index]:
+        """The one species all ``genes`` belong to, and their ``var_names``."""
+        found = {}
+        for sp in self.species_:
+            try:
+                found[sp] = self._species_var(sp, genes)
+            except KeyError:
+                continue
+        if len(found) != 1:
+            raise KeyError(
+                f"genes must all be genes of one species of the model ({self.species_}); "
+                f"e.g. {genes[:3]} are not (pass var_names or names of var['gene'])."
+            )
+        return next(iter(found.items()))
 
     def _high_level(self, species: str, genes: pd.Index) -> np.ndarray:
         """95th percentile of each gene over the species' training samples (share of the

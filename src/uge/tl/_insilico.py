@@ -66,9 +66,9 @@ def rank_genes_by_shift(
     if not group.any():
         raise ValueError(f"No training sample has obs[{target_key!r}] == {target_value!r}.")
     genes = [genes] if isinstance(genes, str) else list(genes)
-    first = model.in_silico_perturb(genes[:1], mode, indices=indices)  # checks genes, mode
-    species = first.uns["uge_in_silico"]["species"]
-    picked = model._species_var(species, genes)
+    if mode not in ("knockout", "overexpress"):
+        raise ValueError(f"mode must be 'knockout' or 'overexpress', got {mode!r}.")
+    species, picked = model._genes_species(genes)
     skey = model.adata_manager.registry["setup_args"]["species_key"]
     own = (adata.obs[skey].astype(str) == species).to_numpy()
     rows = np.flatnonzero(own & ~group) if indices is None else np.asarray(indices)
