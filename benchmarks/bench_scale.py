@@ -89,8 +89,8 @@ import scvi, torch, uge
 from lightning.pytorch.callbacks import Callback
 
 torch.set_num_threads(1)
-n_species, n_cells, n_genes, epochs = (int(a) for a in sys.argv[1:5])
-precision = sys.argv[5]
+n_species, n_cells, n_genes, epochs, batch_size = (int(a) for a in sys.argv[1:6])
+precision, accelerator = sys.argv[6:8]
 names = ("mouse", "rat", "human", "macaque")[:n_species]
 scvi.settings.seed = 0
 adata = uge.datasets.simulate_study(n_samples_per_species=n_cells // n_species, species=names,
@@ -112,8 +112,9 @@ class Clock(Callback):
 
 clock = Clock()
 kwargs = {} if precision == "32" else {"precision": precision}
-model.train(max_epochs=epochs + 1, enable_progress_bar=False, callbacks=[clock],
-            check_val_every_n_epoch=10_000, **kwargs)
+model.train(max_epochs=epochs + 1, batch_size=batch_size, accelerator=accelerator,
+            enable_progress_bar=False, callbacks=[clock], check_val_every_n_epoch=10_000,
+            **kwargs)
 seconds = sum(b - a for a, b in clock.times[1:])
 loss = float(model.history["reconstruction_loss_train"].to_numpy().ravel()[-1])
 print("RESULT " + json.dumps({"cells_per_s": len(model.train_indices) * epochs / seconds,
@@ -137,13 +138,21 @@ def run(code: str, args: list, src: str | None = None) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 50_000, 100_000])
+    parser.add_argument(
+        "--cells",
+        type=int,
+        nargs="*",
+        default=[10_000, 50_000, 100_000],
+        help="setup sizes; none skips the setup measurement",
+    )
     parser.add_argument("--before", help="source tree (its src/) of an earlier version")
     parser.add_argument("--before-cells", type=int, default=50_000, help="largest size for it")
     parser.add_argument("--train-cells", type=int, default=2000)
     parser.add_argument("--train-genes", type=int, default=2000, help="simulator n_genes")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--precision", nargs="+", default=["32"])
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--out", default=str(RESULTS / "scale.md"))
     args = parser.parse_args()
     before = None if args.before is None else str(Path(args.before) / "src")
@@ -182,12 +191,15 @@ def main() -> None:
                 row += f" {old['peak_mib']:.0f} |" if old else " not run |"
             lines.append(row)
             path.unlink()
+    if not args.cells:
+        del lines[3:]  # no setup table
     lines += [
         "",
         f"Training throughput: simulated studies (`simulate_study(n_genes={args.train_genes})`, "
         f"{args.train_cells:,} samples in all, split evenly over the species), default model, "
-        f"batch size 32, gene alignment 'orthologs', cells per second over {args.epochs} "
-        "epochs after one warm-up epoch, one torch thread.",
+        f"batch size {args.batch_size}, gene alignment 'orthologs', cells per second over "
+        f"{args.epochs} epochs after one warm-up epoch, one torch thread, accelerator "
+        f"{args.accelerator!r}.",
         "",
         "| species | genes in all | precision | cells/s | last training loss |"
         + (" before: cells/s |" if before else ""),
@@ -195,7 +207,15 @@ def main() -> None:
     ]
     for precision in args.precision:
         for n_species in (2, 4):
-            argv = [n_species, args.train_cells, args.train_genes, args.epochs, precision]
+            argv = [
+                n_species,
+                args.train_cells,
+                args.train_genes,
+                args.epochs,
+                args.batch_size,
+                precision,
+                args.accelerator,
+            ]
             res = run(TRAIN, argv)
             old = run(TRAIN, argv, before) if before and precision == "32" else {}
             print(n_species, precision, res, old, flush=True)

@@ -329,4 +329,5 @@ class TransferMixin:
         """Decode latents into the genes of species ``target`` at the samples' libraries."""
         species = torch.full_like(inference["species"], target)
         batch = self.module._codes(tensors, REGISTRY_KEYS.BATCH_KEY)
-        return self.module.generative(z, species, inference["library"], batch=batch)["mean"]
+        out = self.module.generative(z, species, inference["library"], batch=batch)
+        return self.module.expected_values(out, len(z))

@@ -583,9 +583,9 @@ class UGE(
         def decode(tensors: dict, inference: dict, _: slice) -> torch.Tensor:
             if target_species is None:
                 batch = self.module._codes(tensors, REGISTRY_KEYS.BATCH_KEY)
-                return self.module.generative(
-                    inference["z"], inference["species"], inference["library"], batch=batch
-                )["mean"]
+                z = inference["z"]
+                out = self.module.generative(z, inference["species"], inference["library"], batch)
+                return self.module.expected_values(out, len(z))
             target = self.species_.index(target_species)
             return self._decode_into(tensors, inference, inference["z"], target)
 

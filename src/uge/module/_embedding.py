@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from itertools import pairwise
+
 import torch
 from torch import nn
 
@@ -40,28 +42,29 @@ class GeneEmbedding(nn.Module):
         order = torch.argsort(gene_species[dst], stable=True)
         self.register_buffer("src", src[order], persistent=False)
         self.register_buffer("dst", dst[order], persistent=False)
-        self.register_buffer("dst_species", gene_species[dst[order]], persistent=False)
         self.register_buffer("pair_weight", 1.0 / count[dst[order]], persistent=False)
-        self.register_buffer("anchored", count > 0, persistent=False)
+        # pairs grouped by the later species, as Python slices: no device sync per step
+        ends = [0, *torch.cumsum(torch.bincount(gene_species[dst[order]]), 0).tolist()]
+        self._levels = [slice(a, b) for a, b in pairwise(ends) if b > a]
+        self.register_buffer("anchored_ids", torch.where(count > 0)[0], persistent=False)
         with torch.no_grad():
-            self.weight[self.anchored] = 0.0
+            self.weight[self.anchored_ids] = 0.0
 
     def forward(self) -> torch.Tensor:
         """Return the ``(G, d_model)`` embeddings of all genes."""
         table = self.weight
         # species in order: a gene's partners in earlier species are final when it is reached
-        for s in self.dst_species.unique():
-            sel = self.dst_species == s
+        for sel in self._levels:
             anchor = table[self.src[sel]] * self.pair_weight[sel, None]
             table = table.index_add(0, self.dst[sel], anchor)
         return table
 
     def residual_penalty(self) -> torch.Tensor:
         """Squared norm of anchored genes' residuals relative to that of their anchors."""
-        if not self.anchored.any():
+        if not len(self.anchored_ids):
             return self.weight.new_zeros(())
-        residual = self.weight[self.anchored]
-        anchor = (self() - self.weight)[self.anchored]
+        residual = self.weight[self.anchored_ids]
+        anchor = (self() - self.weight)[self.anchored_ids]
         return residual.pow(2).sum() / anchor.detach().pow(2).sum().clamp_min(1e-12)
 
 

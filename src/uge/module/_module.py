@@ -20,14 +20,25 @@ CONDITION_KEY = "condition"
 TARGET_SUM = 1e4
 
 
-def _gaussian_mmd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Maximum mean discrepancy between two samples with a multi-scale Gaussian kernel."""
-    both = torch.cat([a, b])
-    d2 = torch.cdist(both, both).pow(2)
-    scale = d2.detach().mean().clamp_min(1e-6)
-    k = sum(torch.exp(-d2 / (scale * s)) for s in (0.1, 1.0, 10.0))
-    n = len(a)
-    return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
+def _group_mmd(z: torch.Tensor, member: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:
+    """Maximum mean discrepancy between groups of samples, for many pairs of groups at once.
+
+    ``member`` is a ``(groups, B)`` 0/1 indicator of each group's samples; ``pairs`` holds
+    ``(P, 2)`` group ids. Each pair gets a multi-scale Gaussian kernel (bandwidths 0.1, 1
+    and 10 times the mean squared distance among the pair's samples); all pairs are
+    computed in a few batched operations, with no loop and no synchronisation.
+    """
+    d2 = torch.cdist(z, z).pow(2)
+    a, b = member[pairs[:, 0]], member[pairs[:, 1]]  # (P, B) indicators
+    both = a + b
+    scale = (both @ d2.detach() * both).sum(1) / both.sum(1).pow(2)
+    k = sum(torch.exp(-d2 / (scale.clamp_min(1e-6)[:, None, None] * s)) for s in (0.1, 1.0, 10.0))
+    wa, wb = a / a.sum(1, keepdim=True), b / b.sum(1, keepdim=True)
+
+    def block(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("pi,pij,pj->p", u, k, v)
+
+    return block(wa, wa) + block(wb, wb) - 2 * block(wa, wb)
 
 
 class UGEModule(BaseModuleClass):
@@ -105,6 +116,7 @@ class UGEModule(BaseModuleClass):
         n_species, n_genes = token_candidates.shape
         self.likelihood = likelihood
         self.n_species = n_species
+        self.n_conditions = max(n_conditions, 1)
         self.max_tokens = int(min(max_tokens, token_candidates.sum(1).max()))
         self.gene_align_weight = gene_align_weight
         self.latent_align_weight = latent_align_weight
@@ -250,15 +262,16 @@ class UGEModule(BaseModuleClass):
 
         Samples are grouped by species and each group is decoded into its species' genes,
         so the cost does not grow with other species' genes. Returns ``"px"``, one
-        ``(rows, genes, distribution)`` per species in the minibatch, and ``"mean"``, the
-        ``(B, G)`` expected values (counts at the sample's library size, or log-normalised
-        values), 0 on other species' genes.
+        ``(rows, genes, distribution)`` per species in the minibatch (:meth:`expected_values`
+        turns it into a samples × genes matrix).
         """
         table = self.embedding.gene()
-        mean = z.new_zeros(len(z), table.shape[0])
         px = []
-        for s in species.unique().tolist():
-            rows = (species == s).nonzero().squeeze(1)
+        order = torch.argsort(species, stable=True)
+        counts = torch.bincount(species, minlength=self.n_species).tolist()  # one sync
+        starts = [0, *torch.tensor(counts).cumsum(0).tolist()]
+        for s in (s for s in range(self.n_species) if counts[s]):
+            rows = order[starts[s] : starts[s + 1]]
             genes = self.genes_of(s)
             logits = self.decoder(
                 z[rows], table[genes], batch=None if batch is None else batch[rows], genes=genes
@@ -269,9 +282,18 @@ class UGEModule(BaseModuleClass):
             else:
                 mu = logits.softmax(-1) * library[rows]
                 dist = NegativeBinomial(mu=mu, theta=self.px_r[genes].exp())
-            mean.index_put_((rows[:, None], genes[None, :]), mu.to(mean.dtype))
             px.append((rows, genes, dist))
-        return {"px": px, "mean": mean}
+        return {"px": px}
+
+    def expected_values(self, generative_outputs: dict, n_samples: int) -> torch.Tensor:
+        """``(B, G)`` expected values of :meth:`generative`'s distributions (counts at the
+        sample's library size, or log-normalised values), 0 on other species' genes."""
+        px = generative_outputs["px"]
+        bias = self.decoder.gene_bias
+        mean = bias.new_zeros(n_samples, len(bias))
+        for rows, genes, dist in px:
+            mean.index_put_((rows[:, None], genes[None, :]), dist.mean.to(mean.dtype))
+        return mean
 
     # -------------------------------------------------------------------- loss
     def latent_alignment_loss(
@@ -279,16 +301,16 @@ class UGEModule(BaseModuleClass):
     ) -> torch.Tensor:
         """MMD between species' latents, within each condition seen in several species."""
         groups = torch.zeros_like(species) if condition is None else condition
-        terms = []
-        for g in groups.unique():
-            in_group = groups == g
-            present = [s for s in species[in_group].unique() if (species[in_group] == s).sum() > 1]
-            for i, a in enumerate(present):
-                for b in present[i + 1 :]:
-                    terms.append(
-                        _gaussian_mmd(z[in_group & (species == a)], z[in_group & (species == b)])
-                    )
-        return torch.stack(terms).mean() if terms else z.new_zeros(())
+        n_groups = self.n_conditions * self.n_species  # one per (condition, species)
+        member = F.one_hot(groups * self.n_species + species, n_groups).T.to(z.dtype)
+        valid = (member.sum(1) > 1).view(self.n_conditions, self.n_species)  # 2+ samples
+        upper = torch.ones(self.n_species, self.n_species, dtype=torch.bool, device=z.device)
+        pair = valid[:, :, None] & valid[:, None, :] & upper.triu(1)
+        cond, a, b = pair.nonzero(as_tuple=True)  # the step's one synchronisation
+        if len(cond) == 0:
+            return z.new_zeros(())
+        first = cond * self.n_species
+        return _group_mmd(z, member, torch.stack([first + a, first + b], 1)).mean()
 
     def loss(
         self,
