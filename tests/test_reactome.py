@@ -273,3 +273,47 @@ def test_suggest_experiments_expects_the_errors_prediction_would_make():
         uge.tl.suggest_experiments(masked, n_models=1)
     with pytest.raises(ValueError, match="holdout"):
         uge.tl.suggest_experiments(masked, holdout=0.0)
+
+
+def test_model_suggest_experiments_ranks_the_species_unmeasured_combinations():
+    """Rat missed kidney x drug_a (nobody measured it) and liver x tetracycline (mouse
+    did): exactly these are the candidates, ranked as uge.tl ranks rat's own reactome."""
+    study = uge.datasets.simulate_study(
+        n_samples_per_species=120,
+        organs=("brain", "liver", "kidney"),
+        drugs=("tetracycline", "drug_a"),
+        n_genes=150,
+        seed=1,
+    )
+    obs = study.obs
+    gap = lambda sp, organ, drug: (  # noqa: E731
+        (obs["species"] == sp) & (obs["organ"] == organ) & (obs["drug"] == drug)
+    ).to_numpy()
+    drop = gap("rat", "kidney", "drug_a") | gap("mouse", "kidney", "drug_a")
+    drop |= gap("rat", "liver", "tetracycline")
+    adata = study[~drop].copy()
+    uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
+    model = uge.UGE(adata, d_model=8, n_heads=2, max_tokens=16)
+    top = model.suggest_experiments("rat", n=5, rank=2, n_models=4)
+    assert sorted(zip(top["label"], top["condition"], strict=True)) == [
+        ("kidney", "drug_a"),
+        ("liver", "tetracycline"),
+    ]
+    measured_in = dict(zip(top["label"], top["measured_in"], strict=True))
+    assert measured_in == {"kidney": "", "liver": "mouse"}
+    own = adata.copy()
+    uge.tl.reactome(own, labels_key="organ", condition_key="drug")
+    rat = (own.var["species"] == "rat").to_numpy()
+    table = pd.DataFrame(
+        own.varm["uge_reactome"][rat],
+        index=own.var_names[rat],
+        columns=own.uns["uge"]["uge_reactome"]["columns"],
+    )
+    want = uge.tl.suggest_experiments(table, n=5, rank=2, n_models=4)
+    pd.testing.assert_frame_equal(top.drop(columns="measured_in"), want)
+    with pytest.raises(ValueError, match="dog"):
+        model.suggest_experiments("dog")
+    no_condition = study.copy()
+    uge.UGE.setup_anndata(no_condition, labels_key="organ")
+    with pytest.raises(ValueError, match="condition_key"):
+        uge.UGE(no_condition, d_model=8, n_heads=2, max_tokens=16).suggest_experiments("rat")

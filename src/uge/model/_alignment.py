@@ -84,6 +84,24 @@ def calibrated_threshold(
     return float(score[i, j][order][last - 1]) if last >= MIN_CALIBRATION else np.inf
 
 
+def measured_reactome(adata: ad.AnnData, setup_args: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The reactome of the registered data (labelled samples) and its standard errors."""
+    lkey = setup_args["labels_key"]
+    unlabeled = setup_args.get("unlabeled_category")
+    if lkey is not None and unlabeled is not None:  # unlabelled samples have no label group
+        adata = adata[(adata.obs[lkey].astype(str) != str(unlabeled)).to_numpy()]
+    return _compute_reactome(
+        adata,
+        setup_args["species_key"],
+        lkey,
+        setup_args["condition_key"],
+        setup_args["control_condition"],
+        setup_args["layer"],
+        3,
+        True,
+    )
+
+
 def alignment_pairs(
     adata: ad.AnnData,
     setup_args: dict,
@@ -125,13 +143,8 @@ def alignment_pairs(
         logger.info("No labels or conditions registered: gene alignment from orthologs only.")
         info["mode"] = "orthologs"
         return prior, info
-    unlabeled = setup_args.get("unlabeled_category")
-    if lkey is not None and unlabeled is not None:  # unlabelled samples have no label group
-        adata = adata[(adata.obs[lkey].astype(str) != str(unlabeled)).to_numpy()]
     try:
-        table, se = _compute_reactome(
-            adata, skey, lkey, ckey, setup_args["control_condition"], setup_args["layer"], 3, True
-        )
+        table, se = measured_reactome(adata, setup_args)
     except ValueError as err:
         if mode == "reactome":
             raise

@@ -9,6 +9,8 @@ import pandas as pd
 
 from uge.tl._reactome import SEP
 
+from ._alignment import measured_reactome
+
 
 class ReactomeMixin:
     """Reactome prediction from the latent space (mixin of :class:`uge.UGE`)."""
@@ -132,6 +134,71 @@ class ReactomeMixin:
         change = self._decoded(after)[:, cols] - self._decoded(before)[:, cols]
         out = pd.DataFrame(change.T, index=index, columns=columns)
         out.attrs["shift_from"] = dict(zip(columns, source, strict=True))
+        return out
+
+    def suggest_experiments(
+        self,
+        species: str,
+        n: int = 5,
+        labels: Sequence[str] | None = None,
+        conditions: Sequence[str] | None = None,
+        **kwargs,
+    ) -> pd.DataFrame:
+        """Rank the (label, condition) combinations ``species`` has not measured.
+
+        The species' reactome is measured from the model's training data
+        (:func:`uge.tl.reactome` of its labelled samples, the registered labels and
+        conditions) and the unmeasured combinations are ranked by
+        :func:`uge.tl.suggest_experiments`: by the cross-validated error of predicting them
+        instead of measuring them (``expected_error``), ties broken by the disagreement of
+        the fits. ``measured_in`` lists the other species that measured a combination: for
+        those, :meth:`predict_reactome` transfers the measured latent shift, for the others
+        it can only average the condition's shift over other labels. On the simulator this
+        order has not yet beaten measuring in random order (``docs/model.md``).
+
+        Parameters
+        ----------
+        species
+            Species that would run the experiments.
+        n
+            Combinations returned.
+        labels, conditions
+            Candidates (every label with every condition); ``None`` for all registered.
+        **kwargs
+            ``rank``, ``n_models``, ``holdout`` and ``seed`` of
+            :func:`uge.tl.suggest_experiments`.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``label``, ``condition``, ``expected_error``, ``disagreement``,
+            ``predicted_size``, ``rank`` (1 = measure first) and ``measured_in``.
+        """
+        from uge.tl._completion import suggest_experiments  # uge.tl imports uge.model
+
+        self._check_species(species, "species")
+        args = self.adata_manager.registry["setup_args"]
+        if not args["condition_key"]:
+            raise ValueError(
+                "Experiments are (label, condition) combinations: register condition_key and "
+                "control_condition in UGE.setup_anndata."
+            )
+        table, _ = measured_reactome(self.adata, args)
+        gene_species = self.adata.var[args["species_key"]].astype(str).to_numpy()
+        own = table[gene_species == species]
+        out = suggest_experiments(own, n=n, labels=labels, conditions=conditions, **kwargs)
+        measured_by = {
+            c: sorted(
+                s
+                for s in self.species_
+                if s != species and table.loc[gene_species == s, c].notna().any()
+            )
+            for c in table.columns
+        }
+        out["measured_in"] = [
+            ", ".join(measured_by.get(f"{a}{SEP}{c}", []))
+            for a, c in zip(out["label"], out["condition"], strict=True)
+        ]
         return out
 
     def _species_var(self, species: str, genes: Sequence[str] | None) -> pd.Index:
