@@ -80,3 +80,50 @@ def test_gene_mapping_plot(figdir):
     assert (figdir / "gene_mapping.png").stat().st_size > 5_000
     with pytest.raises(ValueError, match="empty"):
         uge.pl.gene_mapping({}, show=False)
+
+
+def test_reactome_prediction_plot(figdir):
+    rng = np.random.default_rng(0)
+    measured = pd.DataFrame(rng.normal(size=(50, 2)), columns=["liver|a", "kidney|a"])
+    predicted = measured.mul([1.0, 0.0]) + 0.1 * rng.normal(size=(50, 2))
+    fig = uge.pl.reactome_prediction(predicted.iloc[5:], measured, show=False, save=True)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[0].startswith("liver|a\nPearson r 0.99") and "(45 genes)" in titles[0]
+    assert float(titles[1].split("r ")[1].split(" ")[0]) < 0.5  # an unrelated prediction
+    assert any(figdir.glob("reactome_prediction.*"))
+    with pytest.raises(ValueError, match="not in both"):
+        uge.pl.reactome_prediction(predicted, measured, columns=["brain|a"], show=False)
+
+
+def test_experiment_suggestions_and_gene_shift_plots(figdir):
+    suggestions = pd.DataFrame(
+        {
+            "label": ["kidney", "liver"],
+            "condition": ["drug_a", "tetracycline"],
+            "expected_error": [0.4, 0.1],
+            "measured_in": ["", "mouse"],
+        }
+    )
+    ax = uge.pl.experiment_suggestions(suggestions, show=False, save=".png")
+    # best first, at the top
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "liver × tetracycline",
+        "kidney × drug_a",
+    ]
+    assert [t.get_text() for t in ax.texts] == ["  measured in mouse"]
+    assert (figdir / "experiment_suggestions.png").stat().st_size > 3_000
+    ranking = pd.DataFrame(
+        {
+            "gene": list("abc"),
+            "movement": [0.3, 0.2, 0.01],
+            "fdr": [0.01, 0.04, 0.9],
+            "rank": [1, 2, 3],
+        }
+    )
+    ax = uge.pl.gene_shift(ranking, n=2, show=False)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["b", "a"]
+    assert ax.get_title().startswith("2 of 2 genes")
+    with pytest.raises(ValueError, match="rank_genes_by_shift"):
+        uge.pl.gene_shift(ranking.drop(columns="fdr"), show=False)
+    with pytest.raises(ValueError, match="suggest_experiments"):
+        uge.pl.experiment_suggestions(ranking, show=False)
