@@ -91,7 +91,8 @@ from lightning.pytorch.callbacks import Callback
 torch.set_num_threads(1)
 n_species, n_cells, n_genes, epochs, batch_size = (int(a) for a in sys.argv[1:6])
 precision, accelerator = sys.argv[6:8]
-names = ("mouse", "rat", "human", "macaque")[:n_species]
+names = ("mouse", "rat", "human", "macaque", "dog", "pig", "cow", "chicken", "zebrafish",
+         "frog")[:n_species]
 scvi.settings.seed = 0
 adata = uge.datasets.simulate_study(n_samples_per_species=n_cells // n_species, species=names,
                                     n_genes=n_genes, seed=0)
@@ -152,6 +153,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--precision", nargs="+", default=["32"])
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--species", type=int, nargs="+", default=[2, 4], help="1 to 10")
     parser.add_argument("--accelerator", default="cpu")
     parser.add_argument("--out", default=str(RESULTS / "scale.md"))
     args = parser.parse_args()
@@ -206,7 +208,7 @@ def main() -> None:
         "| ---: | ---: | --- | ---: | ---: |" + (" ---: |" if before else ""),
     ]
     for precision in args.precision:
-        for n_species in (2, 4):
+        for n_species in args.species:
             argv = [
                 n_species,
                 args.train_cells,
