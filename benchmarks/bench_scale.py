@@ -97,7 +97,8 @@ scvi.settings.seed = 0
 adata = uge.datasets.simulate_study(n_samples_per_species=n_cells // n_species, species=names,
                                     n_genes=n_genes, seed=0)
 uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
-model = uge.UGE(adata, orthologs=adata.uns["orthologs"], gene_alignment="orthologs")
+orthologs = adata.uns["orthologs"] if n_species > 1 else None
+model = uge.UGE(adata, orthologs=orthologs, gene_alignment="orthologs")
 
 
 class Clock(Callback):

@@ -245,6 +245,10 @@ def test_orthologs_need_species_columns(study):
     uge.UGE.setup_anndata(adata)
     with pytest.raises(ValueError, match="one column per species"):
         uge.UGE(adata, orthologs=pd.DataFrame({"human": ["A"], "rat": ["B"]}))
+    mouse = adata[adata.obs["species"] == "mouse", adata.var["species"] == "mouse"].copy()
+    uge.UGE.setup_anndata(mouse)
+    with pytest.raises(ValueError, match="one species \\('mouse'\\).*orthologs=None"):
+        uge.UGE(mouse, orthologs=adata.uns["orthologs"])
 
 
 def test_works_without_orthologs(study):

@@ -27,6 +27,11 @@ def ortholog_pairs(
     if orthologs is None:
         return np.zeros((0, 2), dtype=np.int64)
     table = pd.DataFrame(orthologs)
+    if len(species) == 1:
+        raise ValueError(
+            f"The data hold one species ({species[0]!r}): an ortholog table pairs genes of "
+            "different species, so pass orthologs=None."
+        )
     cols = [c for c in table.columns if c in species]
     if len(cols) < 2:
         raise ValueError(
