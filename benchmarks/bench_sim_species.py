@@ -23,6 +23,7 @@ Writes ``benchmarks/results/sim_species.md``. Usage::
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import pandas as pd
@@ -125,14 +126,12 @@ def main() -> None:
     parser.add_argument("--species", type=int, nargs="+", default=[2, 3], help="2 and/or 3")
     parser.add_argument("--skip-within", action="store_true")
     args = parser.parse_args()
-    seeds = " ".join(map(str, args.seeds))
     methods = ("UGE", "additive", "no change")
     lines = [
         "## Simulator: 2 vs 3 species, and within one species"
         + (f", {args.step_factor:g} times the training steps" if args.step_factor != 1 else ""),
         "",
-        f"`python benchmarks/bench_sim_species.py --seeds {seeds}`"
-        + (f" (steps x {args.step_factor:g})" if args.step_factor != 1 else "")
+        f"`python benchmarks/bench_sim_species.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
         + ": default `simulate_study` "
         "(500 samples per species, 10 organs x control + 3 drugs) per seed, default model. "
         "Rat x tetracycline held out; rat organs annotated from mouse labels; rat x "
