@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from itertools import accumulate
 from typing import Literal
 
 import torch
@@ -26,19 +27,24 @@ def _group_mmd(z: torch.Tensor, member: torch.Tensor, pairs: torch.Tensor) -> to
     ``member`` is a ``(groups, B)`` 0/1 indicator of each group's samples; ``pairs`` holds
     ``(P, 2)`` group ids. Each pair gets a multi-scale Gaussian kernel (bandwidths 0.1, 1
     and 10 times the mean squared distance among the pair's samples); all pairs are
-    computed in a few batched operations, with no loop and no synchronisation.
+    computed in a few batched operations with no synchronisation (in chunks of pairs that
+    keep the ``(pairs, B, B)`` kernels under 2**24 entries).
     """
     d2 = torch.cdist(z, z).pow(2)
-    a, b = member[pairs[:, 0]], member[pairs[:, 1]]  # (P, B) indicators
-    both = a + b
-    scale = (both @ d2.detach() * both).sum(1) / both.sum(1).pow(2)
-    k = sum(torch.exp(-d2 / (scale.clamp_min(1e-6)[:, None, None] * s)) for s in (0.1, 1.0, 10.0))
-    wa, wb = a / a.sum(1, keepdim=True), b / b.sum(1, keepdim=True)
+    step = max(1, 2**24 // len(z) ** 2)
+    out = []
+    for first in range(0, len(pairs), step):
+        a, b = member[pairs[first : first + step, 0]], member[pairs[first : first + step, 1]]
+        both = a + b  # (P, B) indicators
+        scale = ((both @ d2.detach() * both).sum(1) / both.sum(1).pow(2)).clamp_min(1e-6)
+        k = sum(torch.exp(-d2 / (scale[:, None, None] * s)) for s in (0.1, 1.0, 10.0))
+        wa, wb = a / a.sum(1, keepdim=True), b / b.sum(1, keepdim=True)
 
-    def block(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        return torch.einsum("pi,pij,pj->p", u, k, v)
+        def block(u: torch.Tensor, v: torch.Tensor, k: torch.Tensor = k) -> torch.Tensor:
+            return torch.einsum("pi,pij,pj->p", u, k, v)
 
-    return block(wa, wa) + block(wb, wb) - 2 * block(wa, wb)
+        out.append(block(wa, wa) + block(wb, wb) - 2 * block(wa, wb))
+    return torch.cat(out)
 
 
 class UGEModule(BaseModuleClass):
@@ -269,7 +275,7 @@ class UGEModule(BaseModuleClass):
         px = []
         order = torch.argsort(species, stable=True)
         counts = torch.bincount(species, minlength=self.n_species).tolist()  # one sync
-        starts = [0, *torch.tensor(counts).cumsum(0).tolist()]
+        starts = [0, *accumulate(counts)]
         for s in (s for s in range(self.n_species) if counts[s]):
             rows = order[starts[s] : starts[s + 1]]
             genes = self.genes_of(s)
