@@ -247,7 +247,7 @@ def test_orthologs_need_species_columns(study):
         uge.UGE(adata, orthologs=pd.DataFrame({"human": ["A"], "rat": ["B"]}))
     mouse = adata[adata.obs["species"] == "mouse", adata.var["species"] == "mouse"].copy()
     uge.UGE.setup_anndata(mouse)
-    with pytest.raises(ValueError, match="one species \\('mouse'\\).*orthologs=None"):
+    with pytest.raises(ValueError, match=r"one species \('mouse'\).*orthologs=None"):
         uge.UGE(mouse, orthologs=adata.uns["orthologs"])
 
 
