@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 import uge
-from uge.model._alignment import alignment_pairs, greedy_matching
+from uge.model._alignment import alignment_pairs, greedy_matching, similar_pairs
 from uge.pp._orthologs import ortholog_pairs
+from uge.tl._reactome import response_similarity
 
 ARGS = {
     "species_key": "species",
@@ -71,12 +72,31 @@ def test_greedy_matching_keeps_one_to_many_prior():
     score = np.array([[0.9, 0.8, 0.95], [0.1, 0.2, 0.3]])
     prior = np.array([[True, True, False], [False, False, False]])
     candidates = np.array([[False, False, True], [True, True, True]])
+    i, j = np.nonzero(prior | candidates)
     # row 0's best is a non-prior column 2 (0.95): it overrides both prior pairs
-    i, j = greedy_matching(score, candidates, prior, 0.5)
-    assert list(zip(i, j, strict=True)) == [(0, 2)]
+    mi, mj = greedy_matching(i, j, score[i, j], prior[i, j], 0.5)
+    assert list(zip(mi, mj, strict=True)) == [(0, 2)]
     # below the threshold it does not: row 0 keeps both prior partners
-    i, j = greedy_matching(score * np.array([[1, 1, 0.5], [1, 1, 1]]), candidates, prior, 0.5)
-    assert sorted(zip(i, j, strict=True)) == [(0, 0), (0, 1)]
+    lower = score * np.array([[1, 1, 0.5], [1, 1, 1]])
+    mi, mj = greedy_matching(i, j, lower[i, j], prior[i, j], 0.5)
+    assert sorted(zip(mi, mj, strict=True)) == [(0, 0), (0, 1)]
+
+
+def test_similar_pairs_equal_the_dense_matrix_above_the_threshold():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(300, 6)), rng.normal(size=(200, 6))
+    b[:50] = a[:50] + rng.normal(scale=0.1, size=(50, 6))  # 50 similar pairs
+    rows, cols = np.arange(0, 300, 2), np.arange(200)
+    dense = response_similarity(a[rows], b)
+    i, j, s = similar_pairs(a, b, rows, cols, 0.6)
+    want = np.argwhere(dense >= 0.6)
+    assert sorted(zip(i, j, strict=True)) == sorted(zip(rows[want[:, 0]], want[:, 1], strict=True))
+    np.testing.assert_allclose(s, response_similarity(a[i], b[j], paired=True))
+    # at most max_per_gene per row, the best ones
+    i2, _, s2 = similar_pairs(a, b, rows, cols, -1.0, max_per_gene=3)
+    assert np.bincount(i2).max() == 3
+    best = np.sort(dense, 1)[:, -3:]
+    np.testing.assert_allclose(np.sort(s2.reshape(-1, 3), 1), best)
 
 
 def test_map_genes(trained):

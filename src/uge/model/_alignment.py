@@ -22,6 +22,7 @@ PRIOR_BONUS = 0.3  # added to the reactome similarity of ortholog pairs
 RESPONSIVE_Z = 4.0  # a responsive gene changes by this many standard errors somewhere
 MIN_AGREEMENT = 0.3  # reactome matches are used only at scores where they agree with the prior
 MIN_CALIBRATION = 20  # matches needed to measure that agreement
+MAX_PER_GENE = 100  # most candidate partners kept per gene (bounds memory)
 
 
 def shrunk(values: np.ndarray, se: np.ndarray, z: float = 1.0) -> np.ndarray:
@@ -30,20 +31,21 @@ def shrunk(values: np.ndarray, se: np.ndarray, z: float = 1.0) -> np.ndarray:
 
 
 def greedy_matching(
-    score: np.ndarray, candidates: np.ndarray, is_prior: np.ndarray, min_score: float
+    i: np.ndarray, j: np.ndarray, score: np.ndarray, is_prior: np.ndarray, min_score: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Match rows and columns, highest-scoring pairs first.
+    """Match rows and columns of scored pairs ``(i, j, score)``, highest scores first.
 
-    A prior pair is taken unless one of its genes is already matched outside the prior (a
-    gene may keep several prior partners, e.g. one-to-many orthologs); a candidate pair
-    outside the prior (``candidates``, score at least ``min_score``) is taken when neither
-    gene is matched yet.
+    A prior pair (``is_prior``) is taken unless one of its genes is already matched outside
+    the prior (a gene may keep several prior partners, e.g. one-to-many orthologs); a pair
+    outside the prior with a score of at least ``min_score`` is taken when neither gene is
+    matched yet. Ties are broken by row, then column.
     """
-    i, j = np.nonzero(is_prior | (candidates & (score >= min_score)))
-    order = np.argsort(-score[i, j], kind="stable")
+    keep = is_prior | (score >= min_score)
+    i, j, score, is_prior = i[keep], j[keep], score[keep], is_prior[keep]
+    order = np.lexsort((j, i, -score))
     any_i, any_j, new_i, new_j, out = set(), set(), set(), set(), []
-    for a, b in zip(i[order], j[order], strict=True):
-        if is_prior[a, b]:
+    for a, b, prior in zip(i[order], j[order], is_prior[order], strict=True):
+        if prior:
             if a in new_i or b in new_j:
                 continue
         elif a in any_i or b in any_j:
@@ -58,30 +60,66 @@ def greedy_matching(
     return out[:, 0], out[:, 1]
 
 
+def similar_pairs(
+    a: np.ndarray,
+    b: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    min_score: float,
+    max_per_gene: int = MAX_PER_GENE,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pairs of ``rows`` of ``a`` and ``cols`` of ``b`` whose response similarity is at least
+    ``min_score``: ``(i, j, score)``, at most ``max_per_gene`` best per row.
+
+    Computed in blocks of rows, so memory grows with the pairs kept, not with
+    ``len(a) * len(b)``.
+    """
+    out_i, out_j, out_s = [], [], []
+    step = max(1, 2**22 // max(len(cols), 1))
+    for first in range(0, len(rows), step):
+        block = rows[first : first + step]
+        s = response_similarity(a[block], b[cols])
+        s[s < min_score] = -np.inf
+        k = min(max_per_gene, s.shape[1])
+        top = np.argpartition(-s, k - 1, axis=1)[:, :k] if k < s.shape[1] else None
+        if top is not None:
+            s = np.take_along_axis(s, top, 1)
+        r, c = np.nonzero(np.isfinite(s))
+        out_i.append(block[r])
+        out_j.append(cols[c] if top is None else cols[top[r, c]])
+        out_s.append(s[r, c])
+    if not out_i:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(out_i), np.concatenate(out_j), np.concatenate(out_s)
+
+
 def calibrated_threshold(
-    score: np.ndarray, candidates: np.ndarray, is_prior: np.ndarray, min_score: float
+    i: np.ndarray, j: np.ndarray, score: np.ndarray, prior: np.ndarray, min_score: float
 ) -> float:
     """Lowest score at which reactome matches agree with the ortholog prior often enough.
 
-    Genes in prior pairs are matched by reactome alone (no bonus). Going down from the best
-    match, the share of prior pairs among the matches so far must stay at least
-    ``MIN_AGREEMENT`` (counted from the ``MIN_CALIBRATION``-th match on). Returns the score
-    of the last match before it first falls short (not below ``min_score``), or ``inf``
-    when it falls short by the ``MIN_CALIBRATION``-th match: then the reactome cannot tell
-    orthologs apart in these data and only the prior is used.
+    ``(i, j, score)`` are the candidate pairs (:func:`similar_pairs`), ``prior`` the
+    ``(P, 2)`` prior pairs. Genes in prior pairs are matched by reactome alone (no bonus).
+    Going down from the best match, the share of prior pairs among the matches so far must
+    stay at least ``MIN_AGREEMENT`` (counted from the ``MIN_CALIBRATION``-th match on).
+    Returns the score of the last match before it first falls short (not below
+    ``min_score``), or ``inf`` when it falls short by the ``MIN_CALIBRATION``-th match: then
+    the reactome cannot tell orthologs apart in these data and only the prior is used.
     """
-    rows, cols = is_prior.any(1), is_prior.any(0)
-    i, j = greedy_matching(
-        score, candidates & rows[:, None] & cols[None, :], np.zeros_like(is_prior), min_score
-    )
-    if len(i) < MIN_CALIBRATION:
+    sub = np.isin(i, prior[:, 0]) & np.isin(j, prior[:, 1])
+    mi, mj = greedy_matching(i[sub], j[sub], score[sub], np.zeros(sub.sum(), bool), min_score)
+    if len(mi) < MIN_CALIBRATION:
         return np.inf
-    order = np.argsort(-score[i, j], kind="stable")
-    agree = np.cumsum(is_prior[i, j][order]) / np.arange(1, len(order) + 1)
+    width = max(int(j.max(initial=0)), int(prior[:, 1].max(initial=0))) + 1
+    matched = pd.Series(score[sub], index=i[sub] * width + j[sub])
+    s = matched.loc[mi * width + mj].to_numpy()
+    order = np.argsort(-s, kind="stable")
+    agree = np.isin((mi * width + mj)[order], prior[:, 0] * width + prior[:, 1])
+    agree = np.cumsum(agree) / np.arange(1, len(order) + 1)
     # the best matches must agree from the start: stop at the first cut that falls short
     short = np.flatnonzero(agree[MIN_CALIBRATION - 1 :] < MIN_AGREEMENT)
     last = len(order) if not len(short) else MIN_CALIBRATION - 1 + short[0]
-    return float(score[i, j][order][last - 1]) if last >= MIN_CALIBRATION else np.inf
+    return float(s[order][last - 1]) if last >= MIN_CALIBRATION else np.inf
 
 
 def measured_reactome(adata: ad.AnnData, setup_args: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -167,10 +205,12 @@ def alignment_pairs(
                 continue
             va, vb = (np.nan_to_num(values[g][:, shared]) for g in (ga, gb))
             ea, eb = (np.nan_to_num(se[g][:, shared], nan=np.inf) for g in (ga, gb))
-            score = response_similarity(shrunk(va, ea), shrunk(vb, eb))
             responsive_a = (np.abs(va) / np.maximum(ea, 1e-12)).max(1) >= RESPONSIVE_Z
             responsive_b = (np.abs(vb) / np.maximum(eb, 1e-12)).max(1) >= RESPONSIVE_Z
-            candidates = responsive_a[:, None] & responsive_b[None, :]
+            va, vb = shrunk(va, ea), shrunk(vb, eb)
+            ci, cj, cs = similar_pairs(
+                va, vb, np.flatnonzero(responsive_a), np.flatnonzero(responsive_b), min_similarity
+            )
             pos_a = pd.Series(np.arange(len(ga)), index=ga)
             pos_b = pd.Series(np.arange(len(gb)), index=gb)
             here = [
@@ -179,13 +219,10 @@ def alignment_pairs(
                 if (a in pos_a.index and b in pos_b.index)
                 or (b in pos_a.index and a in pos_b.index)
             ]
-            is_prior = np.zeros_like(candidates)
-            if here:
-                pi, pj = np.asarray(here).T
-                is_prior[pi, pj] = True
+            here = np.asarray(here, dtype=np.int64).reshape(-1, 2)
             threshold = min_similarity
-            if is_prior.any():
-                threshold = calibrated_threshold(score, candidates, is_prior, min_similarity)
+            if len(here):
+                threshold = calibrated_threshold(ci, cj, cs, here, min_similarity)
                 info["threshold"] = threshold
                 if not np.isfinite(threshold):
                     logger.info(
@@ -196,9 +233,18 @@ def alignment_pairs(
                         sb,
                         100 * MIN_AGREEMENT,
                     )
-                score[is_prior] = np.maximum(score[is_prior], 0.0) + prior_bonus
-            ia, ib = greedy_matching(score, candidates, is_prior, threshold)
-            new = ~is_prior[ia, ib]
+            # candidates outside the prior, then the prior pairs with their bonus
+            key = here[:, 0] * len(gb) + here[:, 1]
+            outside = ~np.isin(ci * len(gb) + cj, key)
+            bonus = np.maximum(response_similarity(va[here[:, 0]], vb[here[:, 1]], True), 0.0)
+            ia, ib = greedy_matching(
+                np.r_[ci[outside], here[:, 0]],
+                np.r_[cj[outside], here[:, 1]],
+                np.r_[cs[outside], bonus + prior_bonus],
+                np.r_[np.zeros(outside.sum(), bool), np.ones(len(here), bool)],
+                threshold,
+            )
+            new = ~np.isin(ia * len(gb) + ib, key)
             moved = set(ga[ia[new]]) | set(gb[ib[new]])
             for p in list(kept):
                 if moved.intersection(p) and (p[0] in pos_a.index or p[0] in pos_b.index):

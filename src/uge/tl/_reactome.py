@@ -250,14 +250,18 @@ def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return a @ b.T
 
 
-def response_similarity(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def response_similarity(a: np.ndarray, b: np.ndarray, paired: bool = False) -> np.ndarray:
     """``2 <a, b> / (|a|² + |b|²)`` of the rows of ``a`` and ``b``: 1 for equal responses.
 
     Unlike the cosine it tells responses of the same direction but another size apart
     (two genes that go up 2-fold and 8-fold under the same drugs are not the same
-    response); it is ``1 - |a - b|² / (|a|² + |b|²)``, in [-1, 1].
+    response); it is ``1 - |a - b|² / (|a|² + |b|²)``, in [-1, 1]. All rows of ``a``
+    against all of ``b`` (``len(a) × len(b)``), or row ``i`` against row ``i`` only with
+    ``paired=True``.
     """
     na, nb = (a**2).sum(1), (b**2).sum(1)
+    if paired:
+        return 2 * (a * b).sum(1) / np.maximum(na + nb, 1e-12)
     return 2 * (a @ b.T) / np.maximum(na[:, None] + nb[None, :], 1e-12)
 
 
