@@ -73,3 +73,55 @@ def test_ddp_two_cpu_processes(tmp_path, strategy):
     for key in ("reconstruction_loss_train", "gene_alignment_train", "latent_alignment_train"):
         assert len(history[key]) == 2
         assert all(v == v and abs(v) < float("inf") for v in history[key])
+
+
+GATHER = textwrap.dedent(
+    """
+    import json, sys
+    import torch, torch.distributed as dist
+    from uge.module._module import gather_processes
+
+    rank = int(sys.argv[1])
+    dist.init_process_group("gloo", init_method="file://" + sys.argv[2], rank=rank, world_size=2)
+    # minibatches of different sizes on the two processes
+    z = torch.arange(3 + 2 * rank, dtype=torch.float64).view(-1, 1).add(10 * rank)
+    z.requires_grad_(True)
+    ids = torch.full((len(z),), rank)
+    allz, allids = gather_processes(z, ids)
+    ((1 + allids) * allz.pow(2).ravel()).sum().backward()
+    print("RESULT " + json.dumps({"z": allz.detach().ravel().tolist(), "ids": allids.tolist(),
+                                   "grad": z.grad.ravel().tolist()}), flush=True)
+    dist.destroy_process_group()
+    """
+)
+
+
+def test_gather_processes_concatenates_ranks_and_returns_gradients(tmp_path):
+    """The latent alignment's gather: every rank sees all rows in rank order; gradients of
+    a loss over them come back to each rank's own rows, summed over the ranks' losses."""
+    script = tmp_path / "gather.py"
+    script.write_text(GATHER)
+    src = str(Path(uge.__file__).parents[1])
+    path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH")) if p)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": path}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(rank), str(tmp_path / "store")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for rank in (0, 1)
+    ]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-3000:] + outs[1][1][-3000:]
+    res = [json.loads(o.split("RESULT ", 1)[1]) for o, _ in outs]
+    want = [0.0, 1.0, 2.0, 10.0, 11.0, 12.0, 13.0, 14.0]
+    for r in res:
+        assert r["z"] == want
+        assert r["ids"] == [0, 0, 0, 1, 1, 1, 1, 1]
+    # each rank's loss is sum((1 + id) * z**2) over all rows; both ranks' losses reach
+    # every row: d/dz = 2 * 2 * (1 + id) * z
+    assert res[0]["grad"] == [4.0 * v for v in want[:3]]
+    assert res[1]["grad"] == [8.0 * v for v in want[3:]]

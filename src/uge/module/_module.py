@@ -9,6 +9,7 @@ from scvi import REGISTRY_KEYS
 from scvi.distributions import NegativeBinomial
 from scvi.module import Classifier
 from scvi.module.base import BaseModuleClass, LossOutput, auto_move_data
+from torch import distributed as torch_dist
 from torch import nn
 from torch.distributions import Normal
 
@@ -45,6 +46,36 @@ def _group_mmd(z: torch.Tensor, member: torch.Tensor, pairs: torch.Tensor) -> to
 
         out.append(block(wa, wa) + block(wb, wb) - 2 * block(wa, wb))
     return torch.cat(out)
+
+
+def gather_processes(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Concatenate each tensor over the processes of data-parallel training, gradients kept.
+
+    Outside distributed training (or without gradients) the tensors come back as they
+    are. Under DDP every process gets the whole step's samples in rank order (minibatches
+    may differ in size); gradients flow back to each process's own rows, so a loss over the
+    gathered samples has, after DDP's averaging, the gradient of the same loss computed
+    on one process over the whole step.
+    """
+    distributed = torch_dist.is_available() and torch_dist.is_initialized()
+    if not distributed or not torch.is_grad_enabled():
+        return tensors
+    world = torch_dist.get_world_size()
+    if world == 1:
+        return tensors
+    from torch.distributed.nn.functional import all_gather
+
+    size = torch.tensor([len(tensors[0])], device=tensors[0].device)
+    sizes = [torch.zeros_like(size) for _ in range(world)]
+    torch_dist.all_gather(sizes, size)
+    sizes = [int(n) for n in sizes]
+    longest = max(sizes)
+    out = []
+    for t in tensors:
+        padded = torch.cat([t, t.new_zeros((longest - len(t), *t.shape[1:]))])
+        parts = all_gather(padded)
+        out.append(torch.cat([part[:n] for part, n in zip(parts, sizes, strict=True)]))
+    return tuple(out)
 
 
 class UGEModule(BaseModuleClass):
@@ -305,8 +336,14 @@ class UGEModule(BaseModuleClass):
     def latent_alignment_loss(
         self, z: torch.Tensor, species: torch.Tensor, condition: torch.Tensor | None
     ) -> torch.Tensor:
-        """MMD between species' latents, within each condition seen in several species."""
+        """MMD between species' latents, within each condition seen in several species.
+
+        Under data-parallel training it is computed over the samples of all processes
+        (:func:`gather_processes`), so that splitting a step over processes leaves it as
+        it is.
+        """
         groups = torch.zeros_like(species) if condition is None else condition
+        z, species, groups = gather_processes(z, species, groups)
         n_groups = self.n_conditions * self.n_species  # one per (condition, species)
         member = F.one_hot(groups * self.n_species + species, n_groups).T.to(z.dtype)
         valid = (member.sum(1) > 1).view(self.n_conditions, self.n_species)  # 2+ samples
