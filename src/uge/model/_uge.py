@@ -32,6 +32,7 @@ from ._inputs import (
 )
 from ._insilico import InSilicoMixin
 from ._io import read_model, write_model
+from ._memory import release_memory
 from ._reactome import ReactomeMixin
 from ._training import UGETrainingPlan
 from ._transfer import TransferMixin
@@ -515,6 +516,7 @@ class UGE(
             stop = start + len(inference["z"])
             out.append(fn(tensors, inference, slice(start, stop)).cpu().numpy())
             start = stop
+            release_memory()  # else freed minibatch memory piles up over many batches
         return np.concatenate(out)
 
     def get_latent_representation(
