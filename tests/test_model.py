@@ -186,11 +186,15 @@ def test_tokens_are_bounded(adata):
     assert (module.token_candidates.sum(1) == 20).all()
     x = torch.as_tensor(adata.X[:8].toarray())
     species = torch.as_tensor(adata.obs["species"].cat.codes.to_numpy()[:8]).long()
-    xn, _ = module.normalize(x, species)
-    genes, _, keep = module.select_tokens(xn, species)
+    genes, values, keep, library = module.select_tokens(x, species)
     assert genes.shape == (8, 20) and keep.all()
     # tokens are the sample's own species' genes, its top expressed among the candidates
     assert (module.gene_species[genes] == species[:, None]).all()
+    own = module.species_genes[species]
+    torch.testing.assert_close(library.ravel(), (x * own).sum(1))
+    xn = torch.log1p(x / library * 1e4)  # log-normalised over the species' genes
+    mean, std = module.gene_mean[genes], module.gene_std[genes]
+    torch.testing.assert_close(values, ((xn.gather(1, genes) - mean) / std).clamp(-5, 5))
     for i in range(8):
         cand = module.token_candidates[species[i]]
         cutoff = xn[i, genes[i]].min()

@@ -237,29 +237,28 @@ class UGEModule(BaseModuleClass):
         }
 
     # --------------------------------------------------------------- inference
-    def normalize(self, x: torch.Tensor, species: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Return the log-normalised input and the library size over the species' genes."""
-        mask = self.species_genes[species]
-        x = x * mask
-        library = x.sum(1, keepdim=True)
-        if self.likelihood == "gaussian":
-            return x, library
-        return torch.log1p(x / library.clamp_min(1.0) * TARGET_SUM), library
-
     def select_tokens(
-        self, xn: torch.Tensor, species: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        self, x: torch.Tensor, species: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pick each sample's top ``max_tokens`` expressed genes among its species' candidates.
 
-        Returns gene ids ``(B, M)``, their relative values ``(B, M)`` (standardised per gene,
-        clipped to +-5) and a mask of real tokens.
+        Genes are ranked on the input as it is (log-normalising is monotone within a
+        sample), so only the chosen genes are normalised, not every gene of every species.
+
+        Returns gene ids ``(B, M)``, their relative values ``(B, M)`` (log-normalised, then
+        standardised per gene and clipped to +-5), a mask of real tokens, and the library
+        size ``(B, 1)`` over the sample's species' genes.
         """
-        scores = xn.masked_fill(~self.token_candidates[species], float("-inf"))
+        library = (x * self.species_genes[species]).sum(1, keepdim=True)
+        scores = x.masked_fill(~self.token_candidates[species], float("-inf"))
         top, genes = scores.topk(self.max_tokens, dim=1)
         keep = torch.isfinite(top)
         genes = genes.masked_fill(~keep, 0)
-        values = (xn.gather(1, genes) - self.gene_mean[genes]) / self.gene_std[genes]
-        return genes, values.clamp(-5, 5).masked_fill(~keep, 0.0), keep
+        chosen = x.gather(1, genes)
+        if self.likelihood != "gaussian":
+            chosen = torch.log1p(chosen / library.clamp_min(1.0) * TARGET_SUM)
+        values = (chosen - self.gene_mean[genes]) / self.gene_std[genes]
+        return genes, values.clamp(-5, 5).masked_fill(~keep, 0.0), keep, library
 
     @auto_move_data
     def inference(
@@ -270,8 +269,7 @@ class UGEModule(BaseModuleClass):
         batch: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Encode samples into the shared latent space."""
-        xn, library = self.normalize(x, species)
-        genes, values, keep = self.select_tokens(xn, species)
+        genes, values, keep, library = self.select_tokens(x, species)
         h = self.embedding(genes, values, species, external=condition, batch=batch)
         keep = torch.cat([keep.new_ones(len(keep), 2), keep], dim=1)
         cls = self.encoder(h, keep)
