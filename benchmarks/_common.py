@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -57,3 +58,21 @@ def write(path: str | Path, lines: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n")
     print(f"wrote {path}")
+
+
+def run_child(code: str, args: list, threads: int = 1, src: str | None = None) -> dict:
+    """Run ``python -c code *args`` in a fresh process and parse its ``RESULT {json}`` line.
+
+    ``threads`` sets ``OMP_NUM_THREADS``; ``src`` goes first on ``PYTHONPATH`` (to time
+    another source tree). Exits with the child's error output if it fails.
+    """
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    if src is not None:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env
+    )
+    if proc.returncode:
+        sys.exit(f"failed ({args}):\n{proc.stderr[-3000:]}")
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
+    return json.loads(lines[-1].removeprefix("RESULT ")) if lines else {}

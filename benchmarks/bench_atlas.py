@@ -28,12 +28,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
-from _common import RESULTS, write
+from _common import RESULTS, run_child, write
 
 MAKE = r"""
 import sys
@@ -135,18 +133,6 @@ def number(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def run(code: str, args: list) -> dict:
-    """Run ``code`` in a fresh process and parse the JSON after its ``RESULT`` line."""
-    env = {**os.environ, "OMP_NUM_THREADS": "2"}
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env
-    )
-    if proc.returncode:
-        sys.exit(f"failed ({args}):\n{proc.stderr[-3000:]}")
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    return json.loads(lines[-1].removeprefix("RESULT ")) if lines else {}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000, 1_000_000])
@@ -190,11 +176,11 @@ def main() -> None:
         path = data / f"cells{n}_genes{genes}_det{args.detected}.h5ad"
         if not path.exists():
             tmp = path.with_suffix(".tmp.h5ad")
-            run(MAKE, [n, genes, args.detected, tmp])
+            run_child(MAKE, [n, genes, args.detected, tmp], 2)
             tmp.rename(path)
         size = path.stat().st_size / 2**30
         for tool in args.tools:
-            res = run(RUN, [tool, path, args.steps, args.batch_size, args.latent_batch])
+            res = run_child(RUN, [tool, path, args.steps, args.batch_size, args.latent_batch], 2)
             print(n, tool, json.dumps(res), flush=True)
             s, t, z = res["setup"], res["train"], res["latents"]
             name = "UGE" if tool == "uge" else "scVI"

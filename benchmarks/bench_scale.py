@@ -21,14 +21,11 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-from _common import RESULTS, write
+from _common import RESULTS, run_child, write
 
 GENES = 4000  # per species
 TYPES = 5
@@ -124,20 +121,6 @@ print("RESULT " + json.dumps({"cells_per_s": len(model.train_indices) * epochs /
 """
 
 
-def run(code: str, args: list, src: str | None = None) -> dict:
-    """Run ``code`` in a fresh process (``src`` first on the path) and parse its result."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    if src is not None:
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(
-        [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, env=env
-    )
-    if proc.returncode:
-        sys.exit(f"failed ({args}):\n{proc.stderr[-3000:]}")
-    lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
-    return json.loads(lines[-1].removeprefix("RESULT ")) if lines else {}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -178,9 +161,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.cells:
             path = Path(tmp) / f"cells{n}.h5ad"
-            run(MAKE, [n, GENES, TYPES, path])
-            res = {mode: run(SETUP, [path, mode]) for mode in ("memory", "backed")}
-            old = run(SETUP, [path, "memory"], before) if before and n <= args.before_cells else {}
+            run_child(MAKE, [n, GENES, TYPES, path])
+            res = {mode: run_child(SETUP, [path, mode]) for mode in ("memory", "backed")}
+            old = {}
+            if before and n <= args.before_cells:
+                old = run_child(SETUP, [path, "memory"], src=before)
             print(n, res, old, flush=True)
             row = (
                 f"| {n:,} | {path.stat().st_size / 2**20:.0f} | "
@@ -219,8 +204,8 @@ def main() -> None:
                 precision,
                 args.accelerator,
             ]
-            res = run(TRAIN, argv)
-            old = run(TRAIN, argv, before) if before and precision == "32" else {}
+            res = run_child(TRAIN, argv)
+            old = run_child(TRAIN, argv, src=before) if before and precision == "32" else {}
             print(n_species, precision, res, old, flush=True)
             row = (
                 f"| {n_species} | {res['genes']:,} | {precision} | {res['cells_per_s']:.0f} | "
