@@ -225,3 +225,27 @@ def test_gene_profiles_reactome_needs_condition(study):
         model.gene_profiles("reactome")
     with pytest.raises(ValueError, match="needs conditions"):
         model.predict_reactome("rat")
+
+
+def test_matches_between_two_species_keep_orthologs_in_a_third():
+    """With three species, a reactome match between rat and human genes must not drop
+    either gene's ortholog pair with mouse: the mouse-human alignment stays as good as
+    the ortholog table (it used to lose about a third of its correct pairs)."""
+    study = uge.datasets.simulate_study(
+        n_samples_per_species=200, n_genes=400, species=("mouse", "rat", "human"), seed=2
+    )
+    species = ["mouse", "rat", "human"]
+    prior = ortholog_pairs(study.uns["orthologs"], study.var, "species", species)
+    truth = study.uns["uge_truth"]["functional_map"]
+    true = {tuple(sorted(p)) for p in zip(truth["source_gene"], truth["target_gene"], strict=True)}
+    names, sp = study.var_names, study.var["species"].astype(str).to_numpy()
+
+    def correct(pairs, a, b):
+        return sum(
+            {sp[i], sp[j]} == {a, b} and tuple(sorted((names[i], names[j]))) in true
+            for i, j in pairs
+        )
+
+    both, _ = alignment_pairs(study, ARGS, species, prior, "both", 0.6)
+    for other in ("rat", "human"):
+        assert correct(both, "mouse", other) >= correct(prior, "mouse", other)

@@ -245,10 +245,12 @@ def alignment_pairs(
                 threshold,
             )
             new = ~np.isin(ia * len(gb) + ib, key)
+            # the data override prior pairs of these two species only: a match between
+            # two species says nothing against either gene's orthologs in a third
             moved = set(ga[ia[new]]) | set(gb[ib[new]])
-            for p in list(kept):
-                if moved.intersection(p) and (p[0] in pos_a.index or p[0] in pos_b.index):
-                    kept.discard(p)
+            for a, b in zip(ga[here[:, 0]], gb[here[:, 1]], strict=True):
+                if a in moved or b in moved:
+                    kept.discard(tuple(sorted((a, b))))
                     info["overridden"] += 1
             added += [tuple(sorted((a, b))) for a, b in zip(ga[ia[new]], gb[ib[new]], strict=True)]
     info["added"] = len(added)
