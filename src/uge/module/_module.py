@@ -196,17 +196,10 @@ class UGEModule(BaseModuleClass):
         self.classification_weight = classification_weight
         self.n_labels = n_labels
         self.classifier = (
-            # layer norm, not scvi's default batch norm: a minibatch may hold one labelled
-            # sample, on which batch norm fails in training
-            Classifier(
-                n_latent,
-                n_hidden,
-                n_labels,
-                dropout_rate=dropout,
-                logits=True,
-                use_batch_norm=False,
-                use_layer_norm=True,
-            )
+            # scvi-tools' classifier, batch norm included (layer norm instead lowered Baron
+            # mouse -> human annotation from 0.645 to 0.598); minibatches with fewer than
+            # two labelled samples, on which batch norm cannot train, are skipped
+            Classifier(n_latent, n_hidden, n_labels, dropout_rate=dropout, logits=True)
             if classification_weight > 0 and n_labels > 1
             else None
         )
@@ -397,6 +390,6 @@ class UGEModule(BaseModuleClass):
         if self.classifier is None or labels is None:
             return z.new_zeros(())
         labelled = labels < self.n_labels
-        if not labelled.any():
+        if int(labelled.sum()) < (2 if self.training else 1):  # batch norm needs two
             return z.new_zeros(())
         return F.cross_entropy(self.classifier(z[labelled]), labels[labelled])
