@@ -249,3 +249,9 @@ def test_matches_between_two_species_keep_orthologs_in_a_third():
     both, _ = alignment_pairs(study, ARGS, species, prior, "both", 0.6)
     for other in ("rat", "human"):
         assert correct(both, "mouse", other) >= correct(prior, "mouse", other)
+    # rat and human are joined through mouse: no direct reactome pairs between them
+    assert not any({sp[i], sp[j]} == {"rat", "human"} for i, j in both)
+    # a species without any ortholog pair is aligned by its reactome
+    no_human = prior[(sp[prior] != "human").all(1)]
+    pairs, _ = alignment_pairs(study, ARGS, species, no_human, "both", 0.6)
+    assert sum("human" in {sp[i], sp[j]} for i, j in pairs) > 50
