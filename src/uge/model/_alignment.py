@@ -180,7 +180,7 @@ def alignment_pairs(
     species without ortholog pairs of their own but joined through other species' pairs
     (mouse-rat and mouse-human tables, no rat-human one) get no reactome pairs: they are
     aligned through the shared species, and direct reactome matches between them, with
-    no prior to calibrate on, were wrong 40% of the time on the simulator. The data
+    no prior to calibrate on, were often wrong on the simulator. The data
     override prior pairs of the two species being compared only.
     """
     if mode not in ("both", "orthologs", "reactome"):
