@@ -230,7 +230,7 @@ def test_gene_profiles_reactome_needs_condition(study):
 def test_matches_between_two_species_keep_orthologs_in_a_third():
     """With three species, a reactome match between rat and human genes must not drop
     either gene's ortholog pair with mouse: the mouse-human alignment stays as good as
-    the ortholog table (it used to lose about a third of its correct pairs)."""
+    the ortholog table (it used to lose some of its correct pairs)."""
     study = uge.datasets.simulate_study(
         n_samples_per_species=200, n_genes=400, species=("mouse", "rat", "human"), seed=2
     )
