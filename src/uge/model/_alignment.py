@@ -107,19 +107,21 @@ def calibrated_threshold(
     the reactome cannot tell orthologs apart in these data and only the prior is used.
     """
     sub = np.isin(i, prior[:, 0]) & np.isin(j, prior[:, 1])
-    mi, mj = greedy_matching(i[sub], j[sub], score[sub], np.zeros(sub.sum(), bool), min_score)
+    i, j, score = i[sub], j[sub], score[sub]
+    # greedy matching returns its matches best first
+    mi, mj = greedy_matching(i, j, score, np.zeros(len(i), bool), min_score)
     if len(mi) < MIN_CALIBRATION:
         return np.inf
     width = max(int(j.max(initial=0)), int(prior[:, 1].max(initial=0))) + 1
-    matched = pd.Series(score[sub], index=i[sub] * width + j[sub])
-    s = matched.loc[mi * width + mj].to_numpy()
-    order = np.argsort(-s, kind="stable")
-    agree = np.isin((mi * width + mj)[order], prior[:, 0] * width + prior[:, 1])
-    agree = np.cumsum(agree) / np.arange(1, len(order) + 1)
+    agree = np.isin(mi * width + mj, prior[:, 0] * width + prior[:, 1])
+    agree = np.cumsum(agree) / np.arange(1, len(mi) + 1)
     # the best matches must agree from the start: stop at the first cut that falls short
     short = np.flatnonzero(agree[MIN_CALIBRATION - 1 :] < MIN_AGREEMENT)
-    last = len(order) if not len(short) else MIN_CALIBRATION - 1 + short[0]
-    return float(s[order][last - 1]) if last >= MIN_CALIBRATION else np.inf
+    last = len(mi) if not len(short) else MIN_CALIBRATION - 1 + short[0]
+    if last < MIN_CALIBRATION:
+        return np.inf
+    a, b = mi[last - 1], mj[last - 1]
+    return float(score[(i == a) & (j == b)][0])
 
 
 def _prior_components(
@@ -225,12 +227,6 @@ def alignment_pairs(
                 continue
             va, vb = (np.nan_to_num(values[g][:, shared]) for g in (ga, gb))
             ea, eb = (np.nan_to_num(se[g][:, shared], nan=np.inf) for g in (ga, gb))
-            responsive_a = (np.abs(va) / np.maximum(ea, 1e-12)).max(1) >= RESPONSIVE_Z
-            responsive_b = (np.abs(vb) / np.maximum(eb, 1e-12)).max(1) >= RESPONSIVE_Z
-            va, vb = shrunk(va, ea), shrunk(vb, eb)
-            ci, cj, cs = similar_pairs(
-                va, vb, np.flatnonzero(responsive_a), np.flatnonzero(responsive_b), min_similarity
-            )
             pos_a = pd.Series(np.arange(len(ga)), index=ga)
             pos_b = pd.Series(np.arange(len(gb)), index=gb)
             here = [
@@ -248,6 +244,12 @@ def alignment_pairs(
                     sb,
                 )
                 continue
+            responsive_a = (np.abs(va) / np.maximum(ea, 1e-12)).max(1) >= RESPONSIVE_Z
+            responsive_b = (np.abs(vb) / np.maximum(eb, 1e-12)).max(1) >= RESPONSIVE_Z
+            va, vb = shrunk(va, ea), shrunk(vb, eb)
+            ci, cj, cs = similar_pairs(
+                va, vb, np.flatnonzero(responsive_a), np.flatnonzero(responsive_b), min_similarity
+            )
             threshold = min_similarity
             if len(here):
                 threshold = calibrated_threshold(ci, cj, cs, here, min_similarity)
