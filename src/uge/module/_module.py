@@ -124,6 +124,9 @@ class UGEModule(BaseModuleClass):
     classification_weight
         Weight of the cross-entropy of a label classifier on the latent, over labelled
         samples (paper 3.6, scANVI style); 0 trains no classifier.
+    gene_rank
+        ``(G,)`` anchoring order of paired genes (:class:`~uge.module.GeneEmbedding`);
+        ``None``: by species.
     """
 
     def __init__(
@@ -148,6 +151,7 @@ class UGEModule(BaseModuleClass):
         latent_align_weight: float = 0.1,
         n_labels: int = 0,
         classification_weight: float = 0.0,
+        gene_rank: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         n_species, n_genes = token_candidates.shape
@@ -179,7 +183,7 @@ class UGEModule(BaseModuleClass):
         self.register_buffer("gene_pairs", gene_pairs.long())
 
         self.embedding = TokenEmbedding(
-            gene_species, n_species, n_conditions, n_batch, d_model, pairs=gene_pairs
+            gene_species, n_species, n_conditions, n_batch, d_model, gene_pairs, gene_rank
         )
         self.encoder = TransformerEncoder(d_model, n_layers, n_heads, dropout)
         # species-specific affine maps into the common subspace (paper 3.5, P_s and P_t)
@@ -197,8 +201,9 @@ class UGEModule(BaseModuleClass):
         self.n_labels = n_labels
         self.classifier = (
             # scvi-tools' classifier, batch norm included (layer norm instead lowered Baron
-            # mouse -> human annotation from 0.645 to 0.598); minibatches with fewer than
-            # two labelled samples, on which batch norm cannot train, are skipped
+            # mouse -> human annotation from 0.645 to 0.598), its statistics taken over all
+            # samples of a minibatch (over the labelled ones only, Brawand organ transfer
+            # fell from 0.944 to 0.472: benchmarks/bench_species.py)
             Classifier(n_latent, n_hidden, n_labels, dropout_rate=dropout, logits=True)
             if classification_weight > 0 and n_labels > 1
             else None
@@ -390,6 +395,9 @@ class UGEModule(BaseModuleClass):
         if self.classifier is None or labels is None:
             return z.new_zeros(())
         labelled = labels < self.n_labels
-        if int(labelled.sum()) < (2 if self.training else 1):  # batch norm needs two
+        if not labelled.any() or (self.training and len(z) < 2):  # batch norm needs two
             return z.new_zeros(())
-        return F.cross_entropy(self.classifier(z[labelled]), labels[labelled])
+        # all samples pass through the classifier, so that its batch norm learns the
+        # statistics of every species' latents (as scANVI classifies every cell); only the
+        # labelled ones are scored
+        return F.cross_entropy(self.classifier(z)[labelled], labels[labelled])
