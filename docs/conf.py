@@ -66,6 +66,18 @@ always_document_param_types = False
 typehints_use_signature = False
 nitpicky = False
 
+
+def _scvi_members() -> list[str]:
+    """Members UGE inherits from scvi-tools' base classes: left to scvi-tools' docs."""
+    from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
+
+    return sorted(set(dir(BaseModelClass)) | set(dir(UnsupervisedTrainingMixin)))
+
+
+# the class template lists UGE's own methods and those of its mixins (predict_labels,
+# map_genes, load_query_data, ...), not scvi-tools' base-class members
+autosummary_context = {"scvi_members": _scvi_members()}
+
 # -- Intersphinx -------------------------------------------------------------------
 # The build must work without internet (CI, air-gapped machines): UGE_DOCS_OFFLINE=1
 # disables all inventories, so no fetch is attempted and no warning is raised.

@@ -171,17 +171,37 @@ def token_genes(
         cols = np.flatnonzero(gene_species == s)
         rows = np.flatnonzero(obs_species == s)
         mean[cols], std[cols], baseline[cols] = gene_statistics(x, rows, cols, likelihood)
-    score = std**2
+    hvg = adata.var["highly_variable"].to_numpy(bool) if "highly_variable" in adata.var else None
+    cand = choose_token_genes(std**2, gene_species, n_species, max_tokens, hvg, pairs)
+    return cand, mean, np.maximum(std, 0.1), baseline
+
+
+def choose_token_genes(
+    score: np.ndarray,
+    gene_species: np.ndarray,
+    n_species: int,
+    max_tokens: int,
+    hvg: np.ndarray | None = None,
+    pairs: np.ndarray | None = None,
+    species: list[int] | None = None,
+) -> np.ndarray:
+    """``(n_species, G)`` token-gene mask of ``species`` (ids; ``None`` for all; other rows
+    stay empty).
+
+    A species' token genes are its ``hvg`` genes when it has any, else its ``max_tokens``
+    genes of highest ``score`` (variance), a paired gene counting with the highest score
+    of its pair.
+    """
+    score = np.asarray(score, dtype=np.float64).copy()
     if pairs is not None and len(pairs):
         pair_score = np.maximum(score[pairs[:, 0]], score[pairs[:, 1]])
         np.maximum.at(score, pairs[:, 0], pair_score)
         np.maximum.at(score, pairs[:, 1], pair_score)
-    hvg = adata.var["highly_variable"].to_numpy(bool) if "highly_variable" in adata.var else None
-    cand = np.zeros((n_species, n_genes), dtype=bool)
-    for s in range(n_species):
+    cand = np.zeros((n_species, len(gene_species)), dtype=bool)
+    for s in range(n_species) if species is None else species:
         cols = np.flatnonzero(gene_species == s)
         if hvg is not None and hvg[cols].any():
             cand[s, cols[hvg[cols]]] = True
         else:
             cand[s, cols[np.argsort(-score[cols], kind="stable")[:max_tokens]]] = True
-    return cand, mean, np.maximum(std, 0.1), baseline
+    return cand

@@ -33,6 +33,7 @@ from ._inputs import (
 from ._insilico import InSilicoMixin
 from ._io import read_model, write_model
 from ._memory import release_memory
+from ._query import QueryMixin
 from ._reactome import ReactomeMixin
 from ._training import UGETrainingPlan
 from ._transfer import TransferMixin
@@ -54,6 +55,7 @@ def default_max_epochs(n_obs: int, batch_size: int = 32, steps: int = 1800) -> i
 
 
 class UGE(
+    QueryMixin,
     TransferMixin,
     ReactomeMixin,
     GenesMixin,
@@ -329,7 +331,15 @@ class UGE(
             logger.warning("Received a view of an AnnData: making it an actual AnnData.")
             adata._init_as_actual(adata.copy())
         validate_setup(
-            adata, layer, species_key, labels_key, condition_key, control_condition, batch_key
+            adata,
+            layer,
+            species_key,
+            labels_key,
+            condition_key,
+            control_condition,
+            batch_key,
+            # a transferred setup (loading, query data) registers data for a trained model
+            training="source_registry" not in kwargs,
         )
         setup_method_args = cls._get_setup_method_args(**locals())
         fields = [
@@ -421,7 +431,8 @@ class UGE(
         if unseen:
             raise ValueError(
                 f"Species {unseen} were not seen at training time; the model knows "
-                f"{self.species_}. Train a model on data that includes them."
+                f"{self.species_}. Add them to this model with UGE.load_query_data, or "
+                "train a model on data that includes them."
             )
         validate_setup(
             adata,
@@ -493,7 +504,8 @@ class UGE(
             early_stopping=early_stopping,
             accelerator=accelerator,
             devices=devices,
-            plan_kwargs={"lr": 1e-2, **(plan_kwargs or {})},
+            # a query model trains without weight decay, which would move frozen weights
+            plan_kwargs={"lr": 1e-2, **self._query_plan, **(plan_kwargs or {})},
             deterministic=deterministic,
             **kwargs,
         )
@@ -631,6 +643,7 @@ class UGE(
             "init_params": self.init_params_,
             "is_trained": self.is_trained_,
             "history": self.history_,
+            "query": self.query_,
         }
         write_model(dir_path, overwrite, self.module.state_dict(), meta)
         if save_anndata:
@@ -669,7 +682,12 @@ class UGE(
         registry = meta["registry"]
         cls.setup_anndata(adata, source_registry=registry, **registry["setup_args"])
         init = meta["init_params"]
-        model = cls(adata, **init["non_kwargs"], **init.get("kwargs", {}))
+        if meta.get("query"):
+            model = cls.__new__(cls)
+            BaseModelClass.__init__(model, adata)
+            model._load_query(meta, state)
+        else:
+            model = cls(adata, **init["non_kwargs"], **init.get("kwargs", {}))
         model.module.load_state_dict(state)
         model.is_trained_ = meta["is_trained"]
         model.history_ = meta["history"]

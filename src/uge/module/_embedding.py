@@ -24,27 +24,39 @@ class GeneEmbedding(nn.Module):
         Embedding dimension.
     pairs
         ``(P, 2)`` gene ids of cross-species pairs, in either order; ``None`` for none.
+    rank
+        ``(G,)`` order in which genes are anchored: of two paired genes, the one of higher
+        rank is anchored on the other. ``None``: the species id (a gene of a later species
+        is anchored on its partners in earlier ones). Genes added to a trained model
+        (:meth:`uge.UGE.load_query_data`) rank after all trained genes, so that trained
+        genes keep their embeddings.
     """
 
     def __init__(
-        self, gene_species: torch.Tensor, d_model: int, pairs: torch.Tensor | None = None
+        self,
+        gene_species: torch.Tensor,
+        d_model: int,
+        pairs: torch.Tensor | None = None,
+        rank: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
         n_genes = len(gene_species)
         self.weight = nn.Parameter(torch.randn(n_genes, d_model) * 0.1)
         pairs = torch.zeros(0, 2, dtype=torch.long) if pairs is None else pairs.long()
+        rank = gene_species.long() if rank is None else rank.long()
         a, b = pairs[:, 0], pairs[:, 1]
-        a_first = gene_species[a] < gene_species[b]
+        a_first = rank[a] < rank[b]
         src, dst = torch.where(a_first, a, b), torch.where(a_first, b, a)
-        keep = gene_species[src] != gene_species[dst]
+        keep = (gene_species[src] != gene_species[dst]) & (rank[src] != rank[dst])
         src, dst = src[keep], dst[keep]
         count = torch.zeros(n_genes).index_add_(0, dst, torch.ones(len(dst)))
-        order = torch.argsort(gene_species[dst], stable=True)
+        order = torch.argsort(rank[dst], stable=True)
         self.register_buffer("src", src[order], persistent=False)
         self.register_buffer("dst", dst[order], persistent=False)
         self.register_buffer("pair_weight", 1.0 / count[dst[order]], persistent=False)
-        # pairs grouped by the later species, as Python slices: no device sync per step
-        ends = [0, *torch.cumsum(torch.bincount(gene_species[dst[order]]), 0).tolist()]
+        # pairs grouped by the rank of the anchored gene, as Python slices: no device sync
+        # per step
+        ends = [0, *torch.cumsum(torch.bincount(rank[dst[order]]), 0).tolist()]
         self._levels = [slice(a, b) for a, b in pairwise(ends) if b > a]
         self.register_buffer("anchored_ids", torch.where(count > 0)[0], persistent=False)
         with torch.no_grad():
@@ -53,7 +65,7 @@ class GeneEmbedding(nn.Module):
     def forward(self) -> torch.Tensor:
         """Return the ``(G, d_model)`` embeddings of all genes."""
         table = self.weight
-        # species in order: a gene's partners in earlier species are final when it is reached
+        # ranks in order: a gene's partners of lower rank are final when it is reached
         for sel in self._levels:
             anchor = table[self.src[sel]] * self.pair_weight[sel, None]
             table = table.index_add(0, self.dst[sel], anchor)
@@ -92,6 +104,8 @@ class TokenEmbedding(nn.Module):
     pairs
         ``(P, 2)`` gene ids of cross-species pairs that anchor each other (see
         :class:`GeneEmbedding`); ``None`` for none.
+    gene_rank
+        ``(G,)`` anchoring order of the genes (:class:`GeneEmbedding`'s ``rank``).
     """
 
     def __init__(
@@ -102,9 +116,10 @@ class TokenEmbedding(nn.Module):
         n_batch: int,
         d_model: int,
         pairs: torch.Tensor | None = None,
+        gene_rank: torch.Tensor | None = None,
     ) -> None:
         super().__init__()
-        self.gene = GeneEmbedding(gene_species, d_model, pairs)
+        self.gene = GeneEmbedding(gene_species, d_model, pairs, gene_rank)
         self.value = nn.Sequential(nn.Linear(1, d_model), nn.GELU(), nn.Linear(d_model, d_model))
         self.external = nn.Embedding(n_external, d_model) if n_external > 0 else None
         self.species = nn.Embedding(n_species, d_model)
