@@ -30,5 +30,5 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     code = re.sub(r"max_epochs=\d+", "max_epochs=2", code)
     namespace: dict = {}
     exec(compile(code, str(path), "exec"), namespace)
-    if 'adata.obsm["X_uge"] =' in code or "predict_labels(" in code:  # they embed adata
+    if 'adata.obsm["X_uge"] =' in code or "model.predict_labels(" in code:  # they embed adata
         assert "X_uge" in namespace["adata"].obsm
