@@ -14,7 +14,7 @@ from scipy import sparse
 from scvi import REGISTRY_KEYS
 from scvi.model.base import BaseModelClass
 
-from uge.module._module import CONDITION_KEY, SPECIES_KEY
+from uge.module._module import SPECIES_KEY
 from uge.pp._orthologs import ortholog_pairs
 
 from ._inputs import choose_likelihood, choose_token_genes, gene_statistics
@@ -231,13 +231,8 @@ class QueryMixin:
         model = cls.__new__(cls)
         BaseModelClass.__init__(model, adata)
         manager = model.adata_manager
-        model.species_ = [
-            str(s) for s in manager.get_state_registry(SPECIES_KEY).categorical_mapping
-        ]
+        model.species_, gene_species = model._registered_species()
         key = args["species_key"]
-        gene_species = pd.Categorical(
-            adata.var[key].astype(str), categories=model.species_
-        ).codes.astype(np.int64)
         if (gene_species < 0).any():
             raise ValueError(
                 f"Genes of species {sorted(set(adata.var[key][gene_species < 0]))} have no "
@@ -261,7 +256,6 @@ class QueryMixin:
             pairs=np.r_[module.gene_pairs.cpu().numpy(), new_pairs].astype(np.int64),
             prior=np.r_[reference.prior_pairs_, new_pairs].astype(np.int64),
             hyper=reference.init_params_,
-            likelihood=module.likelihood,
             reference_shapes={k: list(v.shape) for k, v in module.named_parameters()},
             **inputs,
         )
@@ -299,22 +293,13 @@ class QueryMixin:
     def _load_query(self, meta: dict, state: dict) -> None:
         """Rebuild a saved query model's module (weights are loaded after) and its masks."""
         query = meta["query"]
-        args = self.adata_manager.registry["setup_args"]
-        self.species_ = [
-            str(s) for s in self.adata_manager.get_state_registry(SPECIES_KEY).categorical_mapping
-        ]
-        gene_species = pd.Categorical(
-            self.adata.var[args["species_key"]].astype(str), categories=self.species_
-        ).codes.astype(np.int64)
-        hyper = meta["init_params"]
-        likelihood = {**hyper.get("non_kwargs", {}), **hyper.get("kwargs", {})}["likelihood"]
+        self.species_, gene_species = self._registered_species()
         self._build_query(
             gene_species=gene_species,
             level=np.asarray(query["gene_level"], dtype=np.int64),
             pairs=state["gene_pairs"].numpy(),
             prior=np.asarray(query["prior_pairs"], dtype=np.int64).reshape(-1, 2),
-            hyper=hyper,
-            likelihood=likelihood,
+            hyper=meta["init_params"],
             reference_shapes=query["reference_shapes"],
             candidates=state["token_candidates"].numpy(),
             mean=state["gene_mean"].numpy(),
@@ -332,7 +317,6 @@ class QueryMixin:
         pairs: np.ndarray,
         prior: np.ndarray,
         hyper: dict,
-        likelihood: str,
         reference_shapes: dict,
         candidates: np.ndarray,
         mean: np.ndarray,
@@ -341,18 +325,11 @@ class QueryMixin:
     ) -> None:
         """Set up a query model's module and attributes (by :meth:`load_query_data` and
         :meth:`load`)."""
-        manager = self.adata_manager
-        args = manager.registry["setup_args"]
         signature = inspect.signature(type(self).__init__).parameters.values()
         params = {p.name: p.default for p in signature if p.default is not p.empty}
         params.update({**hyper.get("non_kwargs", {}), **hyper.get("kwargs", {})})
         self.labels_, self.unlabeled_category_ = self._registered_labels()
         self.prior_pairs_ = prior
-        n_conditions = (
-            len(manager.get_state_registry(CONDITION_KEY).categorical_mapping)
-            if args["condition_key"] is not None
-            else 0
-        )
         classification_weight = params["classification_weight"]
         if classification_weight is None:
             classification_weight = 1.0 if self.unlabeled_category_ is not None else 0.0
@@ -363,9 +340,9 @@ class QueryMixin:
             gene_mean=torch.as_tensor(mean, dtype=torch.float32),
             gene_std=torch.as_tensor(std, dtype=torch.float32),
             gene_baseline=None if baseline is None else torch.as_tensor(baseline).float(),
-            n_conditions=n_conditions,
+            n_conditions=self._n_conditions(),
             n_batch=self.summary_stats.n_batch,
-            likelihood=likelihood,
+            likelihood=params["likelihood"],
             **{k: params[k] for k in UGE_MODULE_PARAMS},
             gene_pairs=torch.as_tensor(pairs),
             n_labels=len(self.labels_),
@@ -386,7 +363,7 @@ class QueryMixin:
         self._model_summary_string = (
             f"UGE query model: species {self.species_}, {self.adata.n_vars} genes "
             f"({int((level == level.max()).sum()) if level.max() > 0 else 0} new), "
-            f"likelihood {likelihood!r}; only the new genes', species' and batches' "
+            f"likelihood {params['likelihood']!r}; only the new genes', species' and batches' "
             f"parameters train."
         )
 
@@ -417,7 +394,7 @@ def _query_inputs(
     (from the query's samples of their species) and new species (token genes chosen as in
     :class:`UGE`)."""
     n_ref = len(module.gene_mean)
-    n_species = int(gene_species.max()) + 1
+    n_species = len(species)
     n_ref_species = module.n_species
     mean = np.r_[module.gene_mean.cpu().numpy(), np.zeros(len(gene_species) - n_ref)]
     std = np.r_[module.gene_std.cpu().numpy(), np.ones(len(gene_species) - n_ref)]

@@ -187,12 +187,7 @@ class UGE(
         super().__init__(adata)
         manager = self.adata_manager
         args = manager.registry["setup_args"]
-        self.species_ = [
-            str(s) for s in manager.get_state_registry(SPECIES_KEY).categorical_mapping
-        ]
-        gene_species = pd.Categorical(
-            self.adata.var[args["species_key"]].astype(str), categories=self.species_
-        ).codes
+        self.species_, gene_species = self._registered_species()
         x = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         where = "adata.X" if args["layer"] is None else f"adata.layers[{args['layer']!r}]"
         likelihood = choose_likelihood(x, likelihood, where)
@@ -218,11 +213,7 @@ class UGE(
             likelihood,
             pairs,
         )
-        n_conditions = (
-            len(manager.get_state_registry(CONDITION_KEY).categorical_mapping)
-            if args["condition_key"] is not None
-            else 0
-        )
+        n_conditions = self._n_conditions()
         self.labels_, self.unlabeled_category_ = self._registered_labels()
         if classification_weight is None:
             classification_weight = 1.0 if self.unlabeled_category_ is not None else 0.0
@@ -267,6 +258,21 @@ class UGE(
         if orthologs is not None:
             init["non_kwargs"]["orthologs"] = pd.DataFrame(orthologs).to_dict(orient="list")
         self.init_params_ = init
+
+    def _registered_species(self) -> tuple[list[str], np.ndarray]:
+        """The registered species, and each gene's species as a code into them (-1 for a
+        species without samples)."""
+        manager = self.adata_manager
+        species = [str(s) for s in manager.get_state_registry(SPECIES_KEY).categorical_mapping]
+        key = manager.registry["setup_args"]["species_key"]
+        codes = pd.Categorical(self.adata.var[key].astype(str), categories=species).codes
+        return species, codes.astype(np.int64)
+
+    def _n_conditions(self) -> int:
+        """Registered conditions (the external tokens); 0 without a condition."""
+        if self.adata_manager.registry["setup_args"]["condition_key"] is None:
+            return 0
+        return len(self.adata_manager.get_state_registry(CONDITION_KEY).categorical_mapping)
 
     def _registered_labels(self) -> tuple[list[str], str | None]:
         """The registered labels (without the unlabelled category) and that category."""

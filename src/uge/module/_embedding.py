@@ -47,7 +47,7 @@ class GeneEmbedding(nn.Module):
         a, b = pairs[:, 0], pairs[:, 1]
         a_first = rank[a] < rank[b]
         src, dst = torch.where(a_first, a, b), torch.where(a_first, b, a)
-        keep = (gene_species[src] != gene_species[dst]) & (rank[src] != rank[dst])
+        keep = gene_species[src] != gene_species[dst]
         src, dst = src[keep], dst[keep]
         count = torch.zeros(n_genes).index_add_(0, dst, torch.ones(len(dst)))
         order = torch.argsort(rank[dst], stable=True)
