@@ -219,3 +219,63 @@ def test_bf16_mixed_precision_trains(adata, log_normalised):
     assert len(loss) == 1 and np.isfinite(loss).all()
     z = model.get_latent_representation()
     assert z.dtype == np.float32 and np.isfinite(z).all()
+
+
+def test_sparse_blocks_match_dense_indexing():
+    from uge.module._sparse import block, own_species_sums
+
+    x = sparse.random(9, 14, density=0.4, format="csr", random_state=1, dtype=np.float32)
+    dense = torch.as_tensor(x.toarray())
+    csr = torch.sparse_csr_tensor(
+        torch.as_tensor(x.indptr), torch.as_tensor(x.indices), torch.as_tensor(x.data), x.shape
+    )
+    rows, cols = torch.tensor([7, 0, 3]), torch.tensor([13, 2, 5, 0])
+    torch.testing.assert_close(block(csr, cols), dense[:, cols], rtol=0, atol=0)
+    torch.testing.assert_close(block(csr, cols, rows), dense[rows][:, cols], rtol=0, atol=0)
+    gene_species, species = torch.arange(14) % 3, torch.arange(9) % 3
+    torch.testing.assert_close(
+        own_species_sums(csr, species, gene_species),
+        own_species_sums(dense, species, gene_species),
+    )
+
+
+def test_sparse_minibatches_stay_sparse_and_match_dense_input(adata):
+    """CSR data reach the module as sparse tensors, in training and for latents, and give
+    the tokens, loss and latents of the same data dense (tokens chosen among more candidate
+    genes than max_tokens, so that the choice is a real top-k)."""
+    rng = np.random.default_rng(0)
+    adata.var["highly_variable"] = rng.random(adata.n_vars) < 0.3
+    dense = adata.copy()
+    dense.X = dense.X.toarray()
+    model, twin = _model(adata, max_tokens=16), _model(dense, max_tokens=16)
+    assert model.module.token_candidates.sum(1).min() > 16
+    layouts = []
+    inference = model.module.inference
+
+    def record(x, *args, **kwargs):
+        layouts.append(x.layout)
+        return inference(x, *args, **kwargs)
+
+    model.module.inference = record
+    model.train(max_epochs=1, batch_size=32, enable_progress_bar=False)
+    z = model.get_latent_representation()
+    assert set(layouts) == {torch.sparse_csr}
+    twin.module.load_state_dict(model.module.state_dict())
+    twin.is_trained_ = True
+    np.testing.assert_allclose(twin.get_latent_representation(), z, rtol=1e-6, atol=1e-6)
+
+    tensors = next(iter(model._make_data_loader(adata, batch_size=40, load_sparse_tensor=True)))
+    x = tensors[REGISTRY_KEYS.X_KEY]
+    species = tensors["species"].ravel().long()
+    assert x.layout == torch.sparse_csr
+    module = model.module.eval()
+    for got, want in zip(
+        module.select_tokens(x, species), module.select_tokens(x.to_dense(), species), strict=True
+    ):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+    with torch.no_grad():
+        losses = []
+        for t in (tensors, {**tensors, REGISTRY_KEYS.X_KEY: x.to_dense()}):
+            _, _, out = module(t)
+            losses.append(out.loss)
+    torch.testing.assert_close(losses[0], losses[1], rtol=1e-6, atol=1e-6)

@@ -9,9 +9,12 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import torch
+from anndata.abc import CSRDataset
+from scipy import sparse
 from scvi import REGISTRY_KEYS
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LabelsWithUnlabeledObsField, LayerField
+from scvi.dataloaders import DataSplitter
 from scvi.model._utils import parse_device_args
 from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
 
@@ -52,6 +55,18 @@ def default_max_epochs(n_obs: int, batch_size: int = 32, steps: int = 1800) -> i
     """
     per_epoch = max(1, int(np.ceil(0.9 * n_obs / batch_size)))
     return int(np.clip(round(steps / per_epoch), 20, 100))
+
+
+class SparseDataSplitter(DataSplitter):
+    """scvi-tools' data splitter that leaves sparse CSR minibatches sparse.
+
+    scvi-tools densifies them after they reach the device; the module instead reads only
+    their stored entries (:mod:`uge.module._sparse`).
+    """
+
+    def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:
+        """Return the minibatch as it is."""
+        return batch
 
 
 class UGE(
@@ -151,6 +166,7 @@ class UGE(
 
     _module_cls = UGEModule
     _training_plan_cls = UGETrainingPlan
+    _data_splitter_cls = SparseDataSplitter
 
     def __init__(
         self,
@@ -504,6 +520,7 @@ class UGE(
             max_epochs = default_max_epochs(self.adata.n_obs, batch_size)
         # scvi-tools leaves the module in eval mode after training; train with dropout on.
         self.module.train()
+        kwargs.setdefault("load_sparse_tensor", self._sparse_input(self.adata))
         return super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
@@ -527,7 +544,12 @@ class UGE(
     ) -> np.ndarray:
         adata = self._validate_anndata(adata)
         self.module.eval()
-        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        loader = self._make_data_loader(
+            adata=adata,
+            indices=indices,
+            batch_size=batch_size,
+            load_sparse_tensor=self._sparse_input(adata),
+        )
         out, start = [], 0
         for tensors in loader:
             inference = self.module.inference(**self.module._get_inference_input(tensors))
@@ -536,6 +558,12 @@ class UGE(
             start = stop
             release_memory()  # else freed minibatch memory piles up over many batches
         return np.concatenate(out)
+
+    def _sparse_input(self, adata: ad.AnnData) -> bool:
+        """Whether ``adata``'s registered expression is CSR sparse (in memory or backed):
+        its minibatches then reach the module as sparse CSR tensors."""
+        x = self.get_anndata_manager(adata).get_from_registry(REGISTRY_KEYS.X_KEY)
+        return isinstance(x, sparse.csr_matrix | CSRDataset)
 
     def get_latent_representation(
         self,

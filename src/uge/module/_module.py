@@ -16,6 +16,7 @@ from torch.distributions import Normal
 from ._decoder import ReactomeAlignedDecoder
 from ._embedding import TokenEmbedding
 from ._encoder import TransformerEncoder
+from ._sparse import block, own_species_sums
 
 SPECIES_KEY = "species"
 CONDITION_KEY = "condition"
@@ -172,6 +173,13 @@ class UGEModule(BaseModuleClass):
             "gene_order", torch.argsort(gene_species.long(), stable=True), persistent=False
         )
         self.register_buffer("token_candidates", token_candidates.bool())
+        # the genes any species may use as tokens, and each species' candidates among them:
+        # token choice reads only these columns of the input
+        columns = token_candidates.bool().any(0).nonzero().ravel()
+        self.register_buffer("token_columns", columns, persistent=False)
+        self.register_buffer(
+            "token_slots", token_candidates.bool()[:, columns], persistent=False
+        )
         self.register_buffer(
             "gene_mean", torch.zeros(n_genes) if gene_mean is None else gene_mean.float()
         )
@@ -240,19 +248,23 @@ class UGEModule(BaseModuleClass):
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """Pick each sample's top ``max_tokens`` expressed genes among its species' candidates.
 
-        Genes are ranked on the input as it is (log-normalising is monotone within a
-        sample), so only the chosen genes are normalised, not every gene of every species.
+        ``x`` is dense or a sparse CSR tensor; only the candidate genes' columns are read
+        (for sparse input, only stored entries), so dense and sparse input give the same
+        tokens. Genes are ranked on the input as it is (log-normalising is monotone within
+        a sample), so only the chosen genes are normalised.
 
         Returns gene ids ``(B, M)``, their relative values ``(B, M)`` (log-normalised, then
         standardised per gene and clipped to +-5), a mask of real tokens, and the library
         size ``(B, 1)`` over the sample's species' genes.
         """
-        library = (x * self.species_genes[species]).sum(1, keepdim=True)
-        scores = x.masked_fill(~self.token_candidates[species], float("-inf"))
-        top, genes = scores.topk(self.max_tokens, dim=1)
+        library = own_species_sums(x, species, self.gene_species)
+        candidates = block(x, self.token_columns)
+        scores = candidates.masked_fill(~self.token_slots[species], float("-inf"))
+        top, slots = scores.topk(self.max_tokens, dim=1)
         keep = torch.isfinite(top)
-        genes = genes.masked_fill(~keep, 0)
-        chosen = x.gather(1, genes)
+        slots = slots.masked_fill(~keep, 0)
+        genes = self.token_columns[slots].masked_fill(~keep, 0)
+        chosen = candidates.gather(1, slots)
         if self.likelihood != "gaussian":
             chosen = torch.log1p(chosen / library.clamp_min(1.0) * TARGET_SUM)
         values = (chosen - self.gene_mean[genes]) / self.gene_std[genes]
@@ -362,9 +374,9 @@ class UGEModule(BaseModuleClass):
         alignment."""
         x = tensors[REGISTRY_KEYS.X_KEY]
         species = inference_outputs["species"]
-        recon = x.new_zeros(len(x))
+        recon = torch.zeros(x.shape[0], dtype=x.dtype, device=x.device)
         for rows, genes, px in generative_outputs["px"]:
-            nll = -px.log_prob(x[rows[:, None], genes[None, :]]).mean(-1)
+            nll = -px.log_prob(block(x, genes, rows)).mean(-1)
             recon = recon.index_put((rows,), nll)
         gene_align = self.embedding.gene.residual_penalty()
         latent_align = self.latent_alignment_loss(
