@@ -177,9 +177,7 @@ class UGEModule(BaseModuleClass):
         # token choice reads only these columns of the input
         columns = token_candidates.bool().any(0).nonzero().ravel()
         self.register_buffer("token_columns", columns, persistent=False)
-        self.register_buffer(
-            "token_slots", token_candidates.bool()[:, columns], persistent=False
-        )
+        self.register_buffer("token_slots", token_candidates.bool()[:, columns], persistent=False)
         self.register_buffer(
             "gene_mean", torch.zeros(n_genes) if gene_mean is None else gene_mean.float()
         )
