@@ -35,6 +35,7 @@ matched with its sign); DEG AUC (ranking the true 100 up-DEGs by the prediction 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -218,7 +219,8 @@ def drugmatrix(data_dir: str | None, ranks: list[int], n_drugs: int | None) -> l
     lines = [
         "## Reactome prediction: DrugMatrix kidney signatures from liver (rat)",
         "",
-        f"`python benchmarks/bench_reactome.py`: {table.shape[0]} genes, {len(drugs)} drugs; "
+        f"`python benchmarks/bench_reactome.py {' '.join(sys.argv[1:])}`: "
+        f"{table.shape[0]} genes, {len(drugs)} drugs; "
         "each drug's kidney signature hidden in turn and predicted from all liver "
         "signatures and the other drugs' kidney signatures. Mean over held-out drugs; "
         "DEGs: the 100 most up- and 100 most down-regulated genes of the true signature.",

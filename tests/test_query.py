@@ -39,7 +39,13 @@ def test_query_genes_are_learned_and_the_reference_is_untouched(hidden_genes):
     reference, full, truth, hidden = hidden_genes
     z_ref = reference.get_latent_representation()
     before = {k: v.clone() for k, v in reference.module.state_dict().items()}
-    query = uge.UGE.prepare_query_anndata(full[full.obs["species"] == "rat"].copy(), reference)
+    rat = full[full.obs["species"] == "rat"].copy()
+    counts = rat.X.copy()
+    query = uge.UGE.prepare_query_anndata(rat, reference)
+    # the user's data are not changed, and each gene keeps its values in the new layout
+    # (sorting the moved columns once permuted the values of the user's matrix in place)
+    np.testing.assert_array_equal(rat.X.toarray(), counts.toarray())
+    np.testing.assert_array_equal(query[:, rat.var_names].X.toarray(), counts.toarray())
     n_ref = reference.adata.n_vars
     assert query.var_names[:n_ref].equals(reference.adata.var_names)
     assert set(query.var_names[n_ref:]) == set(hidden)
@@ -66,6 +72,39 @@ def test_query_genes_are_learned_and_the_reference_is_untouched(hidden_genes):
     top10 = uge.tl.evaluate_gene_mapping(mapping, pairs).loc["overall", "top10"]
     n_mouse = int((full.var["species"] == "mouse").sum())
     assert top10 > 5 * 10 / n_mouse  # random: 10 / 150
+
+
+def test_query_genes_get_reactome_pairs_with_their_functional_partners():
+    """Without orthologs, hidden rat genes are matched to mouse genes by reactome similarity
+    (the reference's rule, calibrated on its prior), mostly to their true partners; a
+    reference aligned by orthologs only adds no such pairs."""
+    full = uge.datasets.simulate_study(n_samples_per_species=200, n_genes=300, seed=0)
+    truth = full.uns.pop("uge_truth")
+    orthologs = full.uns.pop("orthologs")
+    rat = full.var_names[full.var["species"] == "rat"]
+    hidden = set(np.random.default_rng(0).choice(rat, size=len(rat) // 5, replace=False))
+    prior = orthologs[~("rat:" + orthologs["rat"]).isin(hidden)]
+    ref_data = full[:, ~full.var_names.isin(hidden)].copy()
+    uge.UGE.setup_anndata(ref_data, labels_key="organ", condition_key="drug")
+    query = full[full.obs["species"] == "rat"].copy()
+    found = {}
+    for mode in ("both", "orthologs"):
+        reference = uge.UGE(ref_data, orthologs=prior, gene_alignment=mode, **SMALL)
+        reference.train(max_epochs=1, enable_progress_bar=False)
+        laid_out = uge.UGE.prepare_query_anndata(query, reference)
+        model = uge.UGE.load_query_data(laid_out, reference)
+        n_ref = reference.adata.n_vars
+        pairs = model.module.gene_pairs.numpy()
+        new = pairs[(pairs >= n_ref).any(1)]
+        assert len(new) == model.query_["new_reactome_pairs"]
+        names = laid_out.var_names.to_numpy()
+        found[mode] = [(names[min(a, b)], names[max(a, b)]) for a, b in new]  # mouse first
+    assert not found["orthologs"]
+    assert len(found["both"]) > 10
+    assert all(a.startswith("mouse:") and b in hidden for a, b in found["both"])
+    fmap = truth["functional_map"]
+    true = set(zip(fmap["source_gene"], fmap["target_gene"], strict=True))
+    assert np.mean([p in true for p in found["both"]]) > 0.6  # random: about 1 / 300
 
 
 def test_query_model_saves_loads_and_stays_frozen(hidden_genes, tmp_path):

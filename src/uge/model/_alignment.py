@@ -213,7 +213,35 @@ def alignment_pairs(
         info["mode"] = "orthologs"
         return prior, info
     gene_species = adata.var[skey].astype(str).to_numpy()
-    values, se = table.to_numpy(), se.to_numpy()
+    return reactome_pairs(
+        table.to_numpy(),
+        se.to_numpy(),
+        gene_species,
+        species,
+        prior,
+        mode,
+        min_similarity,
+        prior_bonus,
+        info,
+    )
+
+
+def reactome_pairs(
+    values: np.ndarray,
+    se: np.ndarray,
+    gene_species: np.ndarray,
+    species: list[str],
+    prior: np.ndarray,
+    mode: GeneAlignment,
+    min_similarity: float,
+    prior_bonus: float = PRIOR_BONUS,
+    info: dict | None = None,
+) -> tuple[np.ndarray, dict]:
+    """The matching of :func:`alignment_pairs` ("both" or "reactome"), from a reactome:
+    ``values`` and standard errors ``se`` (genes × columns, NaN where unmeasured),
+    ``gene_species`` the species name of each gene (row)."""
+    if info is None:
+        info = {"mode": mode, "prior": len(prior), "overridden": 0, "added": 0}
     prior = prior if mode == "both" else np.zeros((0, 2), dtype=np.int64)
     kept = {tuple(sorted(p)) for p in prior}
     linked = _prior_components(species, gene_species, prior)
@@ -294,3 +322,52 @@ def alignment_pairs(
         info["added"],
     )
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2), info
+
+
+def query_alignment_pairs(
+    reference,
+    query: ad.AnnData,
+    setup_args: dict,
+    species: list[str],
+    prior: np.ndarray,
+    mode: GeneAlignment,
+    min_similarity: float,
+) -> tuple[np.ndarray, dict]:
+    """Pairs of a query model's new genes, by the reference's rule (:func:`alignment_pairs`).
+
+    The reference's genes keep the reactome of the reference's samples, the new genes
+    (after the reference's ``n`` genes) get that of the query's samples; both are matched
+    together over the columns they share, with ``prior`` (the reference's prior and the
+    new genes' ortholog pairs, as indices into ``query.var``). Returned are the pairs with
+    a new gene, and the counts of ortholog and reactome pairs among them.
+    """
+    n_ref = reference.adata.n_vars
+    new = (prior >= n_ref).any(1)
+    info = {"ortholog_pairs": int(new.sum()), "reactome_pairs": 0}
+    if mode == "orthologs" or (
+        setup_args["labels_key"] is None and setup_args["condition_key"] is None
+    ):
+        return prior[new], info
+    try:
+        ref_table, ref_se = measured_reactome(reference.adata, setup_args)
+        q_table, q_se = measured_reactome(query, setup_args)
+    except ValueError as err:
+        logger.info("No reactome for the query's new genes (%s): ortholog pairs only.", err)
+        return prior[new], info
+    columns = ref_table.columns.union(q_table.columns, sort=False)
+    values, se = (
+        np.vstack(
+            [
+                r.reindex(columns=columns).to_numpy()[:n_ref],
+                q.reindex(columns=columns).to_numpy()[n_ref:],
+            ]
+        )
+        for r, q in ((ref_table, q_table), (ref_se, q_se))
+    )
+    gene_species = query.var[setup_args["species_key"]].astype(str).to_numpy()
+    pairs, _ = reactome_pairs(values, se, gene_species, species, prior, mode, min_similarity)
+    pairs = pairs[(pairs >= n_ref).any(1)]
+    width = len(gene_species)
+    given = np.sort(prior, 1) @ [width, 1]
+    info["reactome_pairs"] = int((~np.isin(pairs @ [width, 1], given)).sum())
+    return pairs, info

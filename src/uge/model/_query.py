@@ -17,6 +17,7 @@ from scvi.model.base import BaseModelClass
 from uge.module._module import SPECIES_KEY
 from uge.pp._orthologs import ortholog_pairs
 
+from ._alignment import query_alignment_pairs
 from ._inputs import choose_likelihood, choose_token_genes, gene_statistics
 
 logger = logging.getLogger(__name__)
@@ -41,7 +42,10 @@ def _reindex_columns(x, pos: np.ndarray, n_cols: int):
     others 0); sparse stays sparse."""
     if sparse.issparse(x):
         x = sparse.csr_matrix(x)
-        out = sparse.csr_matrix((x.data, pos[x.indices], x.indptr), shape=(x.shape[0], n_cols))
+        # copies: sorting the new indices permutes the values, which must not be the user's
+        out = sparse.csr_matrix(
+            (x.data.copy(), pos[x.indices], x.indptr.copy()), shape=(x.shape[0], n_cols)
+        )
         out.sort_indices()
         return out
     x = np.asarray(x)
@@ -181,9 +185,12 @@ class QueryMixin:
         New genes of a species the reference knows are decoded (learned from the query's
         samples through the shared decoder) but are not input tokens, so the latents of
         that species do not change. A new species' token genes are chosen from its genes as
-        in :class:`UGE`. New genes are anchored on their partners in ``orthologs`` (pairs
-        between two reference genes are ignored: those genes are trained); without a
-        partner, a gene's embedding is learned from its expression alone.
+        in :class:`UGE`. New genes are anchored on their partners: their pairs in
+        ``orthologs`` (pairs between two reference genes are ignored: those genes are
+        trained) and, where the reference aligned genes by reactome, their reactome
+        matches with the reference's genes (the reference's rule, with the new genes'
+        reactomes measured on the query's samples); without a partner, a gene's
+        embedding is learned from its expression alone.
 
         Parameters
         ----------
@@ -240,8 +247,18 @@ class QueryMixin:
             )
         ref_level = reference.query_["gene_level"] if reference.query_ else np.zeros(n_ref)
         level = np.r_[ref_level, np.full(adata.n_vars - n_ref, max(ref_level, default=0) + 1)]
-        new_pairs = ortholog_pairs(orthologs, adata.var, key, model.species_)
-        new_pairs = new_pairs[(new_pairs >= n_ref).any(1)]
+        ortho = ortholog_pairs(orthologs, adata.var, key, model.species_)
+        ortho = ortho[(ortho >= n_ref).any(1)]
+        params = _resolved_params(cls, reference.init_params_)
+        new_pairs, pair_info = query_alignment_pairs(
+            reference,
+            adata,
+            args,
+            model.species_,
+            np.r_[reference.prior_pairs_, ortho].astype(np.int64),
+            reference.gene_alignment_["mode"],
+            params["min_similarity"],
+        )
         module = reference.module
         x = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         where = "adata.X" if args["layer"] is None else f"adata.layers[{args['layer']!r}]"
@@ -254,7 +271,7 @@ class QueryMixin:
             gene_species=gene_species,
             level=level,
             pairs=np.r_[module.gene_pairs.cpu().numpy(), new_pairs].astype(np.int64),
-            prior=np.r_[reference.prior_pairs_, new_pairs].astype(np.int64),
+            prior=np.r_[reference.prior_pairs_, ortho].astype(np.int64),
             hyper=reference.init_params_,
             reference_shapes={k: list(v.shape) for k, v in module.named_parameters()},
             **inputs,
@@ -263,23 +280,26 @@ class QueryMixin:
         trainable = freeze_reference(model.module, model.query_["reference_shapes"], state)
         model.gene_alignment_ = {
             **reference.gene_alignment_,
-            "query_ortholog_pairs": len(new_pairs),
+            "query_ortholog_pairs": len(ortho),
+            "query_reactome_pairs": pair_info["reactome_pairs"],
         }
         model.query_.update(
             {
                 "reference_species": list(reference.species_),
                 "new_genes": int(adata.n_vars - n_ref),
-                "new_ortholog_pairs": len(new_pairs),
+                "new_ortholog_pairs": len(ortho),
+                "new_reactome_pairs": pair_info["reactome_pairs"],
                 "trainable_parameters": int(trainable),
                 "gene_alignment": model.gene_alignment_,
             }
         )
         logger.info(
-            "Query model: %d new genes, new species %s, %d new ortholog pairs; %d of %d "
-            "parameters train.",
+            "Query model: %d new genes, new species %s, %d new ortholog pairs, %d new "
+            "reactome pairs; %d of %d parameters train.",
             adata.n_vars - n_ref,
             model.species_[len(reference.species_) :],
-            len(new_pairs),
+            len(ortho),
+            pair_info["reactome_pairs"],
             trainable,
             sum(p.numel() for p in model.module.parameters()),
         )
@@ -325,9 +345,7 @@ class QueryMixin:
     ) -> None:
         """Set up a query model's module and attributes (by :meth:`load_query_data` and
         :meth:`load`)."""
-        signature = inspect.signature(type(self).__init__).parameters.values()
-        params = {p.name: p.default for p in signature if p.default is not p.empty}
-        params.update({**hyper.get("non_kwargs", {}), **hyper.get("kwargs", {})})
+        params = _resolved_params(type(self), hyper)
         self.labels_, self.unlabeled_category_ = self._registered_labels()
         self.prior_pairs_ = prior
         classification_weight = params["classification_weight"]
@@ -366,6 +384,14 @@ class QueryMixin:
             f"likelihood {params['likelihood']!r}; only the new genes', species' and batches' "
             f"parameters train."
         )
+
+
+def _resolved_params(cls, hyper: dict) -> dict:
+    """The model's ``__init__`` arguments: its defaults, updated by the saved ``hyper``."""
+    signature = inspect.signature(cls.__init__).parameters.values()
+    params = {p.name: p.default for p in signature if p.default is not p.empty}
+    params.update({**hyper.get("non_kwargs", {}), **hyper.get("kwargs", {})})
+    return params
 
 
 UGE_MODULE_PARAMS = (
