@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scanpy as sc
+import scvi
 import torch
 from lightning.pytorch.callbacks import Callback
 
@@ -250,3 +251,32 @@ def test_save_with_anndata_and_load_without(trained, tmp_path):
     model.save(str(tmp_path / "bare"))
     with pytest.raises(ValueError, match="No AnnData saved"):
         uge.UGE.load(str(tmp_path / "bare"))
+
+
+def test_gradients_are_clipped_by_default(adata):
+    """Training clips the total gradient norm at 1 unless told otherwise: the step after
+    clipping moves the weights as a gradient of norm 1 would (SGD, so the step is lr x
+    the clipped gradient)."""
+    uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
+    steps = {}
+    for clip in ("default", None):
+        scvi.settings.seed = 0
+        # a heavy classifier loss, so that the gradient's norm is well above 1
+        model = uge.UGE(adata, d_model=16, n_heads=2, classification_weight=100.0)
+        before = torch.cat([p.detach().clone().ravel() for p in model.module.parameters()])
+        kwargs = {} if clip == "default" else {"gradient_clip_val": clip}
+        model.train(
+            max_epochs=1,
+            max_steps=1,
+            batch_size=64,
+            plan_kwargs={
+                "optimizer": "Custom",
+                "optimizer_creator": lambda params: torch.optim.SGD(params, lr=1.0),
+            },
+            enable_progress_bar=False,
+            **kwargs,
+        )
+        after = torch.cat([p.detach().ravel() for p in model.module.parameters()])
+        steps[clip] = float((after - before).norm())
+    assert steps["default"] == pytest.approx(1.0, rel=1e-3)
+    assert steps[None] > 10
