@@ -74,10 +74,11 @@ def test_query_genes_are_learned_and_the_reference_is_untouched(hidden_genes):
     assert top10 > 5 * 10 / n_mouse  # random: 10 / 150
 
 
-def test_query_genes_get_reactome_pairs_with_their_functional_partners():
+def test_query_genes_get_reactome_pairs_with_their_functional_partners(monkeypatch):
     """Without orthologs, hidden rat genes are matched to mouse genes by reactome similarity
     (the reference's rule, calibrated on its prior), mostly to their true partners; a
-    reference aligned by orthologs only adds no such pairs."""
+    reference aligned by orthologs only adds no such pairs. A second query of the same
+    reference reuses the reference's reactome and gets the same pairs."""
     full = uge.datasets.simulate_study(n_samples_per_species=200, n_genes=300, seed=0)
     truth = full.uns.pop("uge_truth")
     orthologs = full.uns.pop("orthologs")
@@ -99,6 +100,20 @@ def test_query_genes_get_reactome_pairs_with_their_functional_partners():
         assert len(new) == model.query_["new_reactome_pairs"]
         names = laid_out.var_names.to_numpy()
         found[mode] = [(names[min(a, b)], names[max(a, b)]) for a, b in new]  # mouse first
+        if mode == "both":
+            calls = []
+            measure = uge.model._alignment.measured_reactome
+            monkeypatch.setattr(
+                uge.model._alignment,
+                "measured_reactome",
+                lambda adata, args, calls=calls, measure=measure: (
+                    calls.append(adata.n_obs) or measure(adata, args)
+                ),
+            )
+            again = uge.UGE.load_query_data(laid_out, reference)
+            assert calls == [laid_out.n_obs]  # the query's reactome only
+            np.testing.assert_array_equal(again.module.gene_pairs.numpy(), pairs)
+            monkeypatch.undo()
     assert not found["orthologs"]
     assert len(found["both"]) > 10
     assert all(a.startswith("mouse:") and b in hidden for a, b in found["both"])

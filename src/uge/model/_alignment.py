@@ -349,7 +349,12 @@ def query_alignment_pairs(
     ):
         return prior[new], info
     try:
-        ref_table, ref_se = measured_reactome(reference.adata, setup_args)
+        # the reference's reactome does not change: computed once per reference model
+        cached = getattr(reference, "_measured_reactome", None)
+        if cached is None:
+            cached = measured_reactome(reference.adata, setup_args)
+            reference._measured_reactome = cached
+        ref_table, ref_se = cached
         q_table, q_se = measured_reactome(query, setup_args)
     except ValueError as err:
         logger.info("No reactome for the query's new genes (%s): ortholog pairs only.", err)
