@@ -22,12 +22,17 @@ relative to the truth's sum of squares. Orders compared, on the same study:
 
 Reported per seed: the error after 1/6, 1/3, 1/2 and all of the 50 experiments, and the
 experiments each order needs to come within 10% of the error random order reaches after
-all of them. Usage: ``python benchmarks/bench_design.py [--seeds 0 1 2]``.
+all of them. ``--shared-responsiveness S`` draws the study with
+``simulate_study(shared_responsiveness=S)``: organs that respond to one drug tend to
+respond to others, so what was measured says which unmeasured combinations respond.
+Usage: ``python benchmarks/bench_design.py [--seeds 0 1 2] [--shared-responsiveness S]
+[--out FILE]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -87,13 +92,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--rank", type=int, default=10)
+    parser.add_argument("--shared-responsiveness", type=float, default=0.0)
     parser.add_argument("--out", default=RESULTS / "design.md")
     args = parser.parse_args()
     lines = [
         "## Experiment suggestions on the simulator",
         "",
-        f"`python benchmarks/bench_design.py --seeds {' '.join(map(str, args.seeds))}`: "
-        "mouse reactome of a simulated study with 10 organs x 6 drugs (60 combinations), "
+        f"`python benchmarks/bench_design.py {' '.join(sys.argv[1:])}`: "
+        "mouse reactome of a simulated study with 10 organs x 6 drugs (60 combinations, "
+        f"shared_responsiveness={args.shared_responsiveness:g}), "
         "10 measured at the start, then one experiment at a time. Error: squared error of "
         "the estimated reactome against the truth, relative to the truth's sum of squares "
         f"(factorisation rank {args.rank}). Columns 'after k': the error after k of the 50 "
@@ -104,7 +111,9 @@ def main() -> None:
         "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for seed in args.seeds:
-        adata = uge.datasets.simulate_study(seed=seed, drugs=DRUGS)
+        adata = uge.datasets.simulate_study(
+            seed=seed, drugs=DRUGS, shared_responsiveness=args.shared_responsiveness
+        )
         truth_all = adata.uns["uge_truth"]["reactome"]
         adata = adata[(adata.obs["species"] == "mouse").to_numpy()].copy()
         adata = adata[:, (adata.var["species"] == "mouse").to_numpy()].copy()

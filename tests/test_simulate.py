@@ -282,6 +282,22 @@ def test_other_designs_and_h5ad_roundtrip(tmp_path):
     assert b.uns["orthologs"].shape == a.uns["orthologs"].shape
 
 
+def test_shared_responsiveness_makes_the_same_organs_respond_to_every_drug():
+    """Fully shared: every drug acts in the same organs; independent draws (the default)
+    give drugs different responding organs; the share of responding organs holds."""
+    drugs = ("tetracycline", "drug_a", "drug_b", "drug_c", "drug_d", "drug_e")
+
+    def responding(**kwargs):
+        truth = simulate_study(n_samples_per_species=80, n_genes=100, drugs=drugs, **kwargs)
+        return truth.uns["uge_truth"]["responding"].to_numpy()
+
+    shared, independent = responding(shared_responsiveness=1.0), responding()
+    assert (shared == shared[:, :1]).all()
+    assert not (independent == independent[:, :1]).all()
+    for resp in (shared, independent):
+        np.testing.assert_array_equal(resp.sum(0), 7)  # 70% of 10 organs per drug
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -294,6 +310,7 @@ def test_other_designs_and_h5ad_roundtrip(tmp_path):
         ({"frac_one_to_many": -0.1}, "frac_one_to_many"),
         ({"rewired_fraction": 2}, "rewired_fraction"),
         ({"responding_fraction": -1}, "responding_fraction"),
+        ({"shared_responsiveness": 1.5}, "shared_responsiveness"),
         ({"dispersion": 0}, "dispersion"),
         ({"noise": -0.1}, "noise"),
         ({"library_size": (5, 1)}, "library_size"),

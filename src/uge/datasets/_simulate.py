@@ -128,6 +128,7 @@ def simulate_study(
     frac_unique: float = 0.1,
     rewired_fraction: float = 0.1,
     responding_fraction: float = 0.7,
+    shared_responsiveness: float = 0.0,
     species_shift: float = 0.5,
     noise: float = 0.2,
     dispersion: float = 10.0,
@@ -178,6 +179,13 @@ def simulate_study(
     responding_fraction
         Share of organs (rounded) that respond to each drug, drawn per drug;
         in the other organs the drug has no effect at all.
+    shared_responsiveness
+        In [0, 1]: how much the organs that respond are the same for every
+        drug. 0 (default): drawn independently per drug. Otherwise each organ
+        has a responsiveness ``r_o ~ N(0, 1)`` and each drug's responding
+        organs are those with the highest ``sqrt(s) r_o + sqrt(1 - s) e_od``
+        (``e_od ~ N(0, 1)``): some organs respond to most drugs, others to few,
+        so which organs respond to a drug is predictable from other drugs.
     species_shift
         Standard deviation of the per-gene log-expression shift of each other
         species relative to the first.
@@ -320,6 +328,7 @@ def simulate_study(
     frac_unique = _check_fraction(frac_unique, "frac_unique")
     rewired_fraction = _check_fraction(rewired_fraction, "rewired_fraction")
     responding_fraction = _check_fraction(responding_fraction, "responding_fraction")
+    shared_responsiveness = _check_fraction(shared_responsiveness, "shared_responsiveness")
     species_shift = _check_nonneg(species_shift, "species_shift")
     noise = _check_nonneg(noise, "noise")
     batch_effect = _check_nonneg(batch_effect, "batch_effect")
@@ -354,6 +363,7 @@ def simulate_study(
         "frac_unique": frac_unique,
         "rewired_fraction": rewired_fraction,
         "responding_fraction": responding_fraction,
+        "shared_responsiveness": shared_responsiveness,
         "species_shift": species_shift,
         "noise": noise,
         "dispersion": float(dispersion),
@@ -368,8 +378,15 @@ def simulate_study(
     # ---- conserved biology ------------------------------------------------------------------
     n_resp = _round(responding_fraction * n_organs)
     responding = np.zeros((n_organs, n_drugs), dtype=bool)
-    for d in range(n_drugs):
-        responding[rng.choice(n_organs, size=n_resp, replace=False), d] = True
+    if shared_responsiveness > 0:
+        w = shared_responsiveness
+        score = np.sqrt(w) * rng.normal(size=(n_organs, 1))
+        score = score + np.sqrt(1 - w) * rng.normal(size=(n_organs, n_drugs))
+        for d in range(n_drugs):
+            responding[np.argsort(-score[:, d])[:n_resp], d] = True
+    else:  # the default's draws, unchanged
+        for d in range(n_drugs):
+            responding[rng.choice(n_organs, size=n_resp, replace=False), d] = True
     drug_scale = rng.uniform(*_DRUG_SCALE, size=(n_drugs, n_organs)) * responding.T
 
     fam_base, fam_organ, fam_drug = _draw_programs(rng, n_families, n_organs, drug_scale)
