@@ -56,11 +56,12 @@ def error(est: pd.DataFrame, truth: pd.DataFrame) -> float:
     return float(((est - truth) ** 2).to_numpy().sum() / (truth**2).to_numpy().sum())
 
 
-def next_experiment(order: str, measured, known, rng, rank, truth) -> str:
+def next_experiment(order: str, measured, known, rng, rank, truth, est) -> str:
+    """The next combination to measure; ``est`` is the current estimate (the oracle's
+    guide)."""
     remaining = [c for c in measured.columns if c not in known]
     if order == "oracle":
-        wrong = ((estimate(measured, known, rank)[remaining] - truth[remaining]) ** 2).sum()
-        return str(wrong.idxmax())
+        return str(((est[remaining] - truth[remaining]) ** 2).sum().idxmax())
     if order == "random":
         return remaining[rng.integers(len(remaining))]
     if order == "diversity":
@@ -81,10 +82,12 @@ def next_experiment(order: str, measured, known, rng, rank, truth) -> str:
 def run_order(order, measured, truth, start, rank, seed) -> list[float]:
     rng = np.random.default_rng(seed)
     known = list(start)
-    errors = [error(estimate(measured, known, rank), truth)]
+    est = estimate(measured, known, rank)
+    errors = [error(est, truth)]
     while len(known) < measured.shape[1]:
-        known.append(next_experiment(order, measured, known, rng, rank, truth))
-        errors.append(error(estimate(measured, known, rank), truth))
+        known.append(next_experiment(order, measured, known, rng, rank, truth, est))
+        est = estimate(measured, known, rank)
+        errors.append(error(est, truth))
     return errors
 
 
