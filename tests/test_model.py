@@ -280,3 +280,21 @@ def test_gradients_are_clipped_by_default(adata):
         steps[clip] = float((after - before).norm())
     assert steps["default"] == pytest.approx(1.0, rel=1e-3)
     assert steps[None] > 10
+
+
+def test_deterministic_training_turns_off_the_cudnn_autotuner(adata, recwarn):
+    """Deterministic mode (the default) trains with cudnn's autotuner off, without Lightning's
+    warning that the two contradict each other; ``deterministic=False`` turns it on."""
+    uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
+    before, seen = torch.backends.cudnn.benchmark, {}
+    try:
+        for deterministic in ("warn", False):
+            model = uge.UGE(adata, d_model=16, n_heads=2)
+            model.train(
+                max_epochs=1, max_steps=1, deterministic=deterministic, enable_progress_bar=False
+            )
+            seen[deterministic] = torch.backends.cudnn.benchmark
+    finally:
+        torch.backends.cudnn.benchmark = before
+    assert seen == {"warn": False, False: True}
+    assert not any("cudnn.benchmark" in str(w.message) for w in recwarn.list)

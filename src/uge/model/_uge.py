@@ -505,7 +505,8 @@ class UGE(
             Lightning's deterministic mode: with the same ``scvi.settings.seed`` set before
             building the model, two trainings on the same machine give identical latents.
             ``"warn"`` (default) uses deterministic algorithms wherever torch has them and
-            warns where it has none (some GPU kernels); ``False`` allows faster
+            warns where it has none (some GPU kernels), with cudnn's timing-based
+            autotuner off (``benchmark=False``); ``False`` allows faster
             non-deterministic ones (on a 2-core CPU, latents then differ by about 1e-3
             between runs).
         plan_kwargs
@@ -532,6 +533,8 @@ class UGE(
         self.module.train()
         kwargs.setdefault("load_sparse_tensor", self._sparse_input(self.adata))
         kwargs.setdefault("gradient_clip_val", GRADIENT_CLIP)
+        # cudnn's autotuner picks kernels by timing, which deterministic mode rules out
+        kwargs.setdefault("benchmark", not deterministic)
         return super().train(
             max_epochs=max_epochs,
             batch_size=batch_size,
