@@ -24,18 +24,16 @@ import pandas as pd
 from _common import RESULTS, write
 
 import uge
-from uge._demo import CONDITION, SOURCE, TARGET, run
+from uge._demo import CONDITION, SOURCE, TARGET, _rows, run
 
 
-def _table(source: pd.Series, target: pd.Series) -> pd.DataFrame:
+def _table(source, target) -> pd.DataFrame:
     """An ortholog table (bare gene names, one column per species) from prefixed names."""
-    bare = [np.asarray(v, dtype=str) for v in (source, target)]
-    return pd.DataFrame(
-        {
-            SOURCE: [g.split(":", 1)[1] for g in bare[0]],
-            TARGET: [g.split(":", 1)[1] for g in bare[1]],
-        }
-    )
+    bare = {
+        sp: pd.Series(v, dtype=str).str.split(":", n=1).str[1]
+        for sp, v in ((SOURCE, source), (TARGET, target))
+    }
+    return pd.DataFrame({sp: v.to_numpy() for sp, v in bare.items()})
 
 
 def correspondence(seed: int) -> dict:
@@ -57,9 +55,9 @@ def correspondence(seed: int) -> dict:
     }
     genes = study.var_names[study.var["species"] == TARGET]
     organs = list(study.obs["organ"].cat.categories)
-    rows = {c: [f"{TARGET}|{o}|{c}" for o in organs] for c in ("control", CONDITION)}
     observed, control = (
-        truth["group_means"].loc[rows[c], genes].set_axis(organs) for c in (CONDITION, "control")
+        _rows(truth["group_means"], [f"{TARGET}|{o}|{c}" for o in organs], organs, genes)
+        for c in (CONDITION, "control")
     )
     responding = [o for o in organs if truth["responding"].loc[o, CONDITION]]
     out = {}
