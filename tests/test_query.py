@@ -168,6 +168,12 @@ def test_new_species_is_annotated_from_the_reference_labels():
     model = uge.UGE.load_query_data(query, reference, orthologs=orthologs)
     assert model.species_ == ["mouse", "rat", "human"]
     assert model.query_["new_ortholog_pairs"] > 0
+    # the reference's classifier comes over whole, batch-norm statistics included
+    z = torch.randn(16, reference.module.proj_bias.shape[1])
+    with torch.no_grad():
+        assert torch.equal(
+            model.module.classifier.eval()(z), reference.module.classifier.eval()(z)
+        )
     model.train(max_epochs=60, enable_progress_bar=False)
     pred = model.predict_labels("mouse", "human")
     accuracy = (pred["prediction"] == human.obs.loc[pred.index, "organ"].astype(str)).mean()

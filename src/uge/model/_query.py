@@ -62,8 +62,9 @@ def freeze_reference(
     Parameters of the reference's shape are frozen; a parameter that grew (rows of new
     genes, species, batches or conditions) keeps its reference block fixed through a
     gradient mask, and only the new entries train. With ``state`` (the reference's
-    weights) the reference block is copied in first. Batch-norm statistics are frozen
-    (momentum 0), as scvi-tools' scArches does. Returns the number of trainable entries.
+    weights) the reference block is copied in first, and so are the reference's
+    batch-norm statistics, which then stay frozen (momentum 0), as scvi-tools' scArches
+    does. Returns the number of trainable entries.
     """
     n_trainable = 0
     for name, param in module.named_parameters():
@@ -82,10 +83,24 @@ def freeze_reference(
         mask[block] = 0.0
         param.register_hook(lambda grad, mask=mask: grad * mask)
         n_trainable += int(mask.sum())
-    for mod in module.modules():
+    for name, mod in module.named_modules():
         if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
             mod.momentum = 0.0
+            if state is not None:  # the classifier's statistics are the reference's
+                with torch.no_grad():
+                    for key, buf in mod.named_buffers():
+                        buf.copy_(state[f"{name}.{key}"])
     return n_trainable
+
+
+def start_new_species_as_reference(module: torch.nn.Module, n_reference: int) -> None:
+    """Start each new species' token and latent map at the mean of the reference species'
+    ones, so that its latents start where the reference's latent space is (a fresh random
+    map put the new species off the reference's manifold, where the reference's classifier
+    failed: ``benchmarks/bench_query.py``)."""
+    with torch.no_grad():
+        for param in (module.proj_weight, module.proj_bias, module.embedding.species.weight):
+            param[n_reference:] = param[:n_reference].mean(0)
 
 
 class QueryMixin:
@@ -174,8 +189,9 @@ class QueryMixin:
 
         The new model holds the reference's weights and trains only what the reference did
         not have: embeddings and decoder baselines (and dispersions) of the new genes, the
-        species token and latent map of a new species, and embeddings of new batches or
-        conditions. Everything else is frozen (gradient masks; batch-norm statistics fixed;
+        species token and latent map of a new species (both start at the mean of the
+        reference species' ones), and embeddings of new batches or conditions. Everything
+        else is frozen (gradient masks; batch-norm statistics fixed;
         :meth:`train` then uses no weight decay), so the reference's genes and samples keep
         exactly their embeddings and latents. Call :meth:`train` on it, then
         :meth:`get_latent_representation`, :meth:`predict_labels` (the reference's
@@ -278,6 +294,7 @@ class QueryMixin:
         )
         state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
         trainable = freeze_reference(model.module, model.query_["reference_shapes"], state)
+        start_new_species_as_reference(model.module, module.n_species)
         model.gene_alignment_ = {
             **reference.gene_alignment_,
             "query_ortholog_pairs": len(ortho),
