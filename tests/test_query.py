@@ -171,9 +171,7 @@ def test_new_species_is_annotated_from_the_reference_labels():
     # the reference's classifier comes over whole, batch-norm statistics included
     z = torch.randn(16, reference.module.proj_bias.shape[1])
     with torch.no_grad():
-        assert torch.equal(
-            model.module.classifier.eval()(z), reference.module.classifier.eval()(z)
-        )
+        assert torch.equal(model.module.classifier.eval()(z), reference.module.classifier.eval()(z))
     model.train(max_epochs=60, enable_progress_bar=False)
     pred = model.predict_labels("mouse", "human")
     accuracy = (pred["prediction"] == human.obs.loc[pred.index, "organ"].astype(str)).mean()
