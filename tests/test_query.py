@@ -168,6 +168,10 @@ def test_new_species_is_annotated_from_the_reference_labels():
     model = uge.UGE.load_query_data(query, reference, orthologs=orthologs)
     assert model.species_ == ["mouse", "rat", "human"]
     assert model.query_["new_ortholog_pairs"] > 0
+    # human's latent map starts at the reference species' mean
+    torch.testing.assert_close(
+        model.module.proj_weight[2].detach(), reference.module.proj_weight[:2].detach().mean(0)
+    )
     # the reference's classifier comes over whole, batch-norm statistics included
     z = torch.randn(16, reference.module.proj_bias.shape[1])
     with torch.no_grad():

@@ -95,9 +95,8 @@ def freeze_reference(
 
 def start_new_species_as_reference(module: torch.nn.Module, n_reference: int) -> None:
     """Start each new species' token and latent map at the mean of the reference species'
-    ones, so that its latents start where the reference's latent space is (a fresh random
-    map put the new species off the reference's manifold, where the reference's classifier
-    failed: ``benchmarks/bench_query.py``)."""
+    ones, so that its latents start inside the reference's latent space, where the
+    reference's classifier was trained (a fresh random map starts them elsewhere)."""
     with torch.no_grad():
         for param in (module.proj_weight, module.proj_bias, module.embedding.species.weight):
             param[n_reference:] = param[:n_reference].mean(0)
