@@ -7,12 +7,14 @@ partners). UGE: default parameters with the ortholog prior, the classifier train
 source's labels, scored by its classifier and by kNN in ``X_uge``. scANVI: scVI then
 scANVI (scvi-tools defaults, species as batch) on the one-to-one orthologs. PCA: 50
 components of log-normalised orthologs, 15-NN. Usage:
-``python benchmarks/bench_annotation.py --data-dir ../shared/data``.
+``python benchmarks/bench_annotation.py --data-dir ../shared/data``; ``--max-tokens 256
+512`` runs UGE once per token count (``--methods uge`` for UGE alone).
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import time
 
@@ -26,6 +28,7 @@ from sklearn.neighbors import KNeighborsClassifier
 import uge
 
 UNKNOWN = "Unknown"
+DEFAULT_TOKENS = inspect.signature(uge.UGE).parameters["max_tokens"].default
 
 
 def scores(truth: pd.Series, pred: pd.Series) -> tuple[float, float]:
@@ -43,6 +46,13 @@ def main() -> None:
     parser.add_argument("--out", default=RESULTS / "annotation.md")
     parser.add_argument(
         "--methods", nargs="+", default=["uge", "scanvi", "pca"], help="uge, scanvi, pca"
+    )
+    parser.add_argument(
+        "--max-tokens",
+        type=int,
+        nargs="+",
+        default=[DEFAULT_TOKENS],
+        help="UGE's max_tokens, one run each",
     )
     args = parser.parse_args()
     full = uge.datasets.load_baron(args.data_dir)
@@ -66,7 +76,8 @@ def main() -> None:
         rows = []
 
         if "uge" in args.methods:
-            rows += uge_rows(full, ref, source, target, truth, args)
+            for max_tokens in args.max_tokens:
+                rows += uge_rows(full, ref, source, target, truth, args, max_tokens)
         if "scanvi" in args.methods:
             rows += scanvi_rows(ortho, ref, target, truth, args)
         if "pca" in args.methods:
@@ -78,20 +89,21 @@ def main() -> None:
     write(args.out, lines)
 
 
-def uge_rows(full, ref, source, target, truth, args) -> list[tuple]:
+def uge_rows(full, ref, source, target, truth, args, max_tokens: int) -> list[tuple]:
     """UGE trained on the source's labels, scored by its classifier and by kNN."""
     rows = []
     scvi.settings.seed = args.seed
     adata = full.copy()
     adata.obs["cell_type_ref"] = ref.to_numpy()
     uge.UGE.setup_anndata(adata, labels_key="cell_type_ref", unlabeled_category=UNKNOWN)
-    model = uge.UGE(adata, orthologs=adata.uns["orthologs"])
+    model = uge.UGE(adata, orthologs=adata.uns["orthologs"], max_tokens=max_tokens)
     start = time.perf_counter()
     model.train(max_epochs=args.epochs, enable_progress_bar=False)
     took = time.perf_counter() - start
     for method in ("classifier", "knn"):
         pred = model.predict_labels(source, target, method=method)["prediction"]
-        rows.append((f"UGE ({method})", *scores(truth[pred.index], pred), took))
+        tokens = "" if max_tokens == DEFAULT_TOKENS else f", {max_tokens} tokens"
+        rows.append((f"UGE ({method}{tokens})", *scores(truth[pred.index], pred), took))
     return rows
 
 
