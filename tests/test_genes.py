@@ -7,9 +7,13 @@ import pandas as pd
 import pytest
 
 import uge
-from uge.model._alignment import alignment_pairs, greedy_matching, similar_pairs
-from uge.pp._orthologs import ortholog_pairs
-from uge.tl._reactome import response_similarity
+from uge.core import (
+    alignment_pairs,
+    greedy_matching,
+    ortholog_pairs,
+    response_similarity,
+    similar_pairs,
+)
 
 ARGS = {
     "species_key": "species",

@@ -9,7 +9,7 @@ import pytest
 from scipy.stats import spearmanr
 
 import uge
-from uge.tl._reactome import response_similarity
+from uge.core import response_similarity
 
 
 @pytest.fixture(scope="module")

@@ -14,9 +14,8 @@ from scvi.distributions import NegativeBinomial
 from torch.distributions import Normal
 
 import uge
+from uge.core import _chunks, compute_reactome
 from uge.model._inputs import gene_statistics
-from uge.pp import _chunks
-from uge.tl._reactome import _compute_reactome
 
 BUFFERS = ("gene_mean", "gene_std", "token_candidates", "gene_pairs", "decoder.gene_bias")
 
@@ -82,10 +81,10 @@ def test_sparse_and_dense_input_give_the_same_model_inputs(adata, small_chunks):
 
 
 def test_reactome_does_not_depend_on_chunks(adata, monkeypatch):
-    args = (adata, "species", "organ", "drug", "control", None, 3, True)
-    whole = _compute_reactome(*args)
+    args = (adata, "species", "organ", "drug", "control", None, 3)
+    whole = compute_reactome(*args)
     monkeypatch.setattr(_chunks, "CHUNK_ROWS", 7)
-    chunked = _compute_reactome(*args)
+    chunked = compute_reactome(*args)
     for w, c in zip(whole, chunked, strict=True):
         np.testing.assert_allclose(w.to_numpy(), c.to_numpy(), rtol=1e-10, atol=1e-12)
 

@@ -7,46 +7,17 @@ from typing import Literal
 
 import numpy as np
 import pandas as pd
-import torch
 
-from uge.tl._reactome import cosine, top_k_table
+from uge.core import cosine, top_k_table
+
+from ._base import UGEBase
 
 Space = Literal["expression", "reactome"]
 PANEL_SIZE = 2000
 
 
-class GenesMixin:
+class GenesMixin(UGEBase):
     """Gene embeddings and cross-species gene mapping (mixin of :class:`uge.UGE`)."""
-
-    @torch.inference_mode()
-    def _decoded(self, z: np.ndarray) -> np.ndarray:
-        """Decoder logits of every gene at latents ``z``, species' offsets removed.
-
-        Per species, the mean over its genes is subtracted from each row: a shift shared by
-        all genes of a species is not expression (the softmax over a species' genes ignores
-        it), so genes compare by their own changes only.
-        """
-        module = self.module
-        module.eval()
-        device = next(module.parameters()).device
-        logits = module.gene_logits(torch.as_tensor(z, dtype=torch.float32, device=device))
-        logits = logits.double().cpu().numpy()
-        for s in range(len(self.species_)):
-            cols = module.species_genes[s].cpu().numpy()
-            logits[:, cols] -= logits[:, cols].mean(1, keepdims=True)
-        return logits
-
-    def _training_latents(self) -> tuple[np.ndarray, pd.DataFrame]:
-        """Latents of the training samples with their species, labels and conditions."""
-        args = self.adata_manager.registry["setup_args"]
-        obs = self.adata.obs
-        keys = {"species": args["species_key"], "label": args["labels_key"]}
-        keys["condition"] = args["condition_key"]
-        meta = pd.DataFrame(
-            {k: (obs[v].astype(str).to_numpy() if v else "all") for k, v in keys.items()},
-            index=obs.index,
-        )
-        return self.get_latent_representation(), meta
 
     def gene_profiles(self, space: Space = "expression") -> pd.DataFrame:
         """Every gene's decoded response profile, on which genes are compared across species.
@@ -66,7 +37,7 @@ class GenesMixin:
         pandas.DataFrame
             Genes (``var_names``) × profile columns.
         """
-        args = self.adata_manager.registry["setup_args"]
+        args = self._setup_args
         if space not in ("reactome", "expression"):
             raise ValueError(f"space must be 'expression' or 'reactome', got {space!r}.")
         if space == "reactome" and not args["condition_key"]:
@@ -153,10 +124,10 @@ class GenesMixin:
         self._check_species(target_species, "target_species")
         if source_species == target_species:
             raise ValueError("source_species and target_species must differ.")
-        skey = self.adata_manager.registry["setup_args"]["species_key"]
+        skey = self._setup_args["species_key"]
         sp = self.adata.var[skey].astype(str).to_numpy()
         tgt = self.adata.var_names[sp == target_species]
-        src = self._species_var(source_species, genes)
+        src = self._genes_of(source_species, genes)
         profiles = self.gene_profiles(space)
         scores = cosine(profiles.loc[src].to_numpy(), profiles.loc[tgt].to_numpy())
         return top_k_table(scores, src, tgt, top_k, prior=self._prior_names())

@@ -7,11 +7,9 @@ import warnings
 
 import anndata as ad
 import numpy as np
-import pandas as pd
 from scipy import sparse
 
-from uge.pp._chunks import row_chunks
-from uge.pp._validate import scan_expression
+from uge.core import check_positive_int, log_normalise, row_chunks, scan_expression
 
 logger = logging.getLogger(__name__)
 
@@ -59,12 +57,6 @@ def choose_likelihood(x, requested: str, where: str) -> str:
     return likelihood
 
 
-def check_positive_int(name: str, value) -> None:
-    """Raise a clear error unless ``value`` is an integer of at least 1."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-
-
 def check_params(**params: float) -> None:
     """Raise a clear error for model hyperparameters out of range, before any work."""
     for name in ("d_model", "n_layers", "n_heads", "n_latent", "n_hidden", "max_tokens"):
@@ -85,53 +77,30 @@ def check_params(**params: float) -> None:
         )
 
 
-def check_genes(var_names: pd.Index, model_genes: pd.Index, fix: str) -> None:
-    """Raise an error giving the match rate when ``var_names`` are not the model's genes."""
-    if var_names.equals(model_genes):
-        return
-    rate = model_genes.isin(var_names).mean()
-    order = " (in another order)" if rate == 1 else ""
-    raise ValueError(
-        f"The genes of this AnnData do not match the model's: {rate:.1%} of the model's "
-        f"{len(model_genes)} genes are present{order}. {fix}"
-    )
-
-
-def log_normalise(x, likelihood: str):
-    """``log1p(counts per 10k)`` of a block of rows of counts (sparse stays sparse), as
-    float64; log-normalised values as they are."""
-    x = sparse.csr_matrix(x, dtype=np.float64) if sparse.issparse(x) else np.asarray(x, np.float64)
-    if likelihood == "gaussian":
-        return x
-    totals = np.asarray(x.sum(1)).ravel()
-    scale = 1e4 / np.maximum(totals, 1)
-    if sparse.issparse(x):
-        out = sparse.csr_matrix(sparse.diags(scale) @ x)
-        out.data = np.log1p(out.data)
-        return out
-    return np.log1p(x * scale[:, None])
-
-
 def gene_statistics(
     x, rows: np.ndarray, cols: np.ndarray, likelihood: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean and standard deviation of genes' log-normalised expression, and their baseline.
 
     Over the samples ``rows`` and genes ``cols`` of ``x`` (dense, sparse or backed), read in
-    chunks of rows (:func:`uge.pp._chunks.row_chunks`): memory does not grow with the number
+    chunks of rows (:func:`uge.core.row_chunks`): memory does not grow with the number
     of samples, and sparse data are never densified. Library sizes are the samples' totals
     over ``cols``. The baseline is the log of the genes' mean share of their sample's counts
     (counts) or their mean value (log-normalised input).
     """
     total, squares, share = (np.zeros(len(cols)) for _ in range(3))
     for _, block in row_chunks(x, rows, cols):
-        xs = log_normalise(block, likelihood)
+        block = (
+            sparse.csr_matrix(block, dtype=np.float64)
+            if sparse.issparse(block)
+            else np.asarray(block, np.float64)
+        )
+        xs = log_normalise(block, likelihood != "gaussian")
         total += np.asarray(xs.sum(0)).ravel()
         squares += np.asarray((xs.multiply(xs) if sparse.issparse(xs) else xs**2).sum(0)).ravel()
         if likelihood != "gaussian":
-            counts = sparse.csr_matrix(block, dtype=np.float64) if sparse.issparse(block) else block
-            lib = np.maximum(np.asarray(counts.sum(1), dtype=np.float64).ravel(), 1)
-            share += np.asarray((sparse.diags(1 / lib) @ counts).sum(0)).ravel()
+            lib = np.maximum(np.asarray(block.sum(1)).ravel(), 1)
+            share += np.asarray((sparse.diags(1 / lib) @ block).sum(0)).ravel()
     n = max(len(rows), 1)
     mean = total / n
     std = np.sqrt(np.maximum(squares / n - mean**2, 0.0))

@@ -11,10 +11,14 @@ import pandas as pd
 import torch
 from scvi import REGISTRY_KEYS
 
+from uge.core import row_chunks, species_of_genes
+
+from ._base import UGEBase
+
 Mode = Literal["knockout", "overexpress"]
 
 
-class InSilicoMixin:
+class InSilicoMixin(UGEBase):
     """In-silico perturbation (mixin of :class:`uge.UGE`)."""
 
     @torch.inference_mode()
@@ -66,11 +70,11 @@ class InSilicoMixin:
         genes = [genes] if isinstance(genes, str) else list(genes)
         if not genes:
             raise ValueError("genes is empty: name at least one gene to perturb.")
-        args = self.adata_manager.registry["setup_args"]
+        args = self._setup_args
         skey = args["species_key"]
         var = self.adata.var
         gene_species = var[skey].astype(str)
-        species, picked = self._genes_species(genes)
+        species, picked = species_of_genes(var, skey, self.species_, genes)
         adata = self._validate_anndata(adata)
         own = np.flatnonzero((adata.obs[skey].astype(str) == species).to_numpy())
         rows = own if indices is None else np.asarray(indices)
@@ -123,27 +127,10 @@ class InSilicoMixin:
         out.uns["uge_in_silico"] = {"genes": list(picked), "mode": mode, "species": species}
         return out
 
-    def _genes_species(self, genes: list[str]) -> tuple[str, pd.Index]:
-        """The one species all ``genes`` belong to, and their ``var_names``."""
-        found = {}
-        for sp in self.species_:
-            try:
-                found[sp] = self._species_var(sp, genes)
-            except KeyError:
-                continue
-        if len(found) != 1:
-            raise KeyError(
-                f"genes must all be genes of one species of the model ({self.species_}); "
-                f"e.g. {genes[:3]} are not (pass var_names or names of var['gene'])."
-            )
-        return next(iter(found.items()))
-
     def _high_level(self, species: str, genes: pd.Index) -> np.ndarray:
         """95th percentile of each gene over the species' training samples (share of the
         library for counts)."""
-        from uge.pp._chunks import row_chunks
-
-        args = self.adata_manager.registry["setup_args"]
+        args = self._setup_args
         obs_species = self.adata.obs[args["species_key"]].astype(str).to_numpy()
         rows = np.flatnonzero(obs_species == species)
         cols = self.adata.var_names.get_indexer(genes)

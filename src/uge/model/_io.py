@@ -85,3 +85,16 @@ def read_model(dir_path: str, map_location: str | torch.device = "cpu") -> tuple
             "Only files written by UGE.save can be loaded; pickled objects are refused."
         ) from exc
     return state_dict, meta
+
+
+def torch_device(accelerator: str) -> torch.device:
+    """The torch device of a Lightning ``accelerator`` name (``"auto"``: a GPU if any)."""
+    if accelerator not in ("auto", "cpu", "gpu", "cuda", "mps"):
+        raise ValueError(
+            f"accelerator must be 'auto', 'cpu', 'gpu', 'cuda' or 'mps', got {accelerator!r}."
+        )
+    if accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    if accelerator == "mps" or (accelerator == "auto" and torch.backends.mps.is_available()):
+        return torch.device("mps")
+    return torch.device("cpu")

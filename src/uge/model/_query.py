@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import logging
 
 import anndata as ad
@@ -12,13 +11,9 @@ import pandas as pd
 import torch
 from scipy import sparse
 from scvi import REGISTRY_KEYS
-from scvi.model.base import BaseModelClass
 
-from uge.module._module import SPECIES_KEY
-from uge.pp._orthologs import ortholog_pairs
-
-from ._alignment import query_alignment_pairs
-from ._inputs import choose_likelihood, choose_token_genes, gene_statistics
+from ._base import UGEBase
+from ._build import ModelInputs, extend
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +30,34 @@ def _reference_model(cls, reference):
     if not reference.is_trained_:
         raise ValueError("The reference model is not trained: call reference.train() first.")
     return reference
+
+
+def _register_query(cls, adata: ad.AnnData, reference) -> None:
+    """Register query data with the reference's setup, extended by its new genes, species,
+    batches and conditions, after checking its layout and labels."""
+    registry = copy.deepcopy(reference.adata_manager.registry)
+    args = registry["setup_args"]
+    if not adata.var_names[: reference.adata.n_vars].equals(reference.adata.var_names):
+        raise ValueError(
+            "The query's genes must start with the reference's genes in the reference's "
+            "order: lay it out with `adata = UGE.prepare_query_anndata(adata, reference)`."
+        )
+    labels, unlabeled = reference.labels_, reference.unlabeled_category_
+    lkey = args["labels_key"]
+    if lkey is not None:
+        if lkey not in adata.obs:
+            raise KeyError(f"adata.obs[{lkey!r}] not found: the reference registered it.")
+        unknown = sorted(set(adata.obs[lkey].astype(str)) - set(labels) - {unlabeled})
+        if unknown:
+            fix = (
+                f"mark them {unlabeled!r} (the unlabeled_category)"
+                if unlabeled is not None
+                else "train a reference with these labels"
+            )
+            raise ValueError(f"Labels {unknown} are not the reference's {labels}: {fix}.")
+    x_field = registry["field_registries"][REGISTRY_KEYS.X_KEY]["state_registry"]
+    x_field["n_vars"], x_field["column_names"] = adata.n_vars, adata.var_names.to_numpy()
+    cls.setup_anndata(adata, source_registry=registry, extend_categories=True, **args)
 
 
 def _reindex_columns(x, pos: np.ndarray, n_cols: int):
@@ -54,43 +77,57 @@ def _reindex_columns(x, pos: np.ndarray, n_cols: int):
     return out
 
 
-def freeze_reference(
-    module: torch.nn.Module, shapes: dict[str, list[int]], state: dict | None = None
-) -> int:
+_BATCH_NORMS = torch.nn.BatchNorm1d | torch.nn.BatchNorm2d | torch.nn.BatchNorm3d
+
+
+def _block(shape: list[int]) -> tuple[slice, ...]:
+    return tuple(slice(0, n) for n in shape)
+
+
+def freeze_reference(module: torch.nn.Module, shapes: dict[str, list[int]]) -> None:
     """Train only what a reference of parameter ``shapes`` did not have.
 
     Parameters of the reference's shape are frozen; a parameter that grew (rows of new
     genes, species, batches or conditions) keeps its reference block fixed through a
-    gradient mask, and only the new entries train. With ``state`` (the reference's
-    weights) the reference block is copied in first, and so are the reference's
-    batch-norm statistics, which then stay frozen (momentum 0), as scvi-tools' scArches
-    does. Returns the number of trainable entries.
+    gradient mask, and only the new entries train. Batch-norm statistics stay as they
+    are (momentum 0), as scvi-tools' scArches does.
     """
-    n_trainable = 0
     for name, param in module.named_parameters():
         shape = shapes.get(name)
         if shape is None:
-            n_trainable += param.numel()
             continue
-        block = tuple(slice(0, n) for n in shape)
-        if state is not None:
-            with torch.no_grad():
-                param[block] = state[name]
         if list(param.shape) == list(shape):
             param.requires_grad_(False)
             continue
         mask = torch.ones_like(param)
-        mask[block] = 0.0
+        mask[_block(shape)] = 0.0
         param.register_hook(lambda grad, mask=mask: grad * mask)
-        n_trainable += int(mask.sum())
-    for name, mod in module.named_modules():
-        if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
+    for mod in module.modules():
+        if isinstance(mod, _BATCH_NORMS):
             mod.momentum = 0.0
-            if state is not None:  # the classifier's statistics are the reference's
-                with torch.no_grad():
-                    for key, buf in mod.named_buffers():
-                        buf.copy_(state[f"{name}.{key}"])
-    return n_trainable
+
+
+def copy_reference(module: torch.nn.Module, shapes: dict[str, list[int]], state: dict) -> None:
+    """Copy the reference's weights ``state`` into the reference block of every parameter,
+    and its batch-norm statistics (the classifier's statistics are the reference's)."""
+    state = {k: v.detach().cpu() for k, v in state.items()}
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name in shapes:
+                param[_block(shapes[name])] = state[name]
+        for name, mod in module.named_modules():
+            if isinstance(mod, _BATCH_NORMS):
+                for key, buf in mod.named_buffers():
+                    buf.copy_(state[f"{name}.{key}"])
+
+
+def trainable_entries(module: torch.nn.Module, shapes: dict[str, list[int]]) -> int:
+    """Entries of ``module``'s parameters outside the reference blocks of ``shapes``."""
+    total = 0
+    for name, param in module.named_parameters():
+        shape = shapes.get(name)
+        total += param.numel() - (int(np.prod(shape)) if shape is not None else 0)
+    return total
 
 
 def start_new_species_as_reference(module: torch.nn.Module, n_reference: int) -> None:
@@ -102,7 +139,7 @@ def start_new_species_as_reference(module: torch.nn.Module, n_reference: int) ->
             param[n_reference:] = param[:n_reference].mean(0)
 
 
-class QueryMixin:
+class QueryMixin(UGEBase):
     """Adding genes and species to a trained model (mixin of :class:`uge.UGE`)."""
 
     query_: dict | None = None
@@ -225,86 +262,22 @@ class QueryMixin:
             The query model, untrained; ``model.query_`` says what was added.
         """
         reference = _reference_model(cls, reference)
-        registry = copy.deepcopy(reference.adata_manager.registry)
-        args = registry["setup_args"]
-        ref_names = reference.adata.var_names
-        n_ref = len(ref_names)
-        if not adata.var_names[:n_ref].equals(ref_names):
-            raise ValueError(
-                "The query's genes must start with the reference's genes in the reference's "
-                "order: lay it out with `adata = UGE.prepare_query_anndata(adata, reference)`."
-            )
-        labels, unlabeled = reference.labels_, reference.unlabeled_category_
-        lkey = args["labels_key"]
-        if lkey is not None:
-            if lkey not in adata.obs:
-                raise KeyError(f"adata.obs[{lkey!r}] not found: the reference registered it.")
-            unknown = sorted(set(adata.obs[lkey].astype(str)) - set(labels) - {unlabeled})
-            if unknown:
-                fix = (
-                    f"mark them {unlabeled!r} (the unlabeled_category)"
-                    if unlabeled is not None
-                    else "train a reference with these labels"
-                )
-                raise ValueError(f"Labels {unknown} are not the reference's {labels}: {fix}.")
-        x_field = registry["field_registries"][REGISTRY_KEYS.X_KEY]["state_registry"]
-        x_field["n_vars"], x_field["column_names"] = adata.n_vars, adata.var_names.to_numpy()
-        cls.setup_anndata(adata, source_registry=registry, extend_categories=True, **args)
-        model = cls.__new__(cls)
-        BaseModelClass.__init__(model, adata)
-        manager = model.adata_manager
-        model.species_, gene_species = model._registered_species()
-        key = args["species_key"]
-        if (gene_species < 0).any():
-            raise ValueError(
-                f"Genes of species {sorted(set(adata.var[key][gene_species < 0]))} have no "
-                "samples in the query: add their samples, or leave their genes out."
-            )
-        ref_level = reference.query_["gene_level"] if reference.query_ else np.zeros(n_ref)
-        level = np.r_[ref_level, np.full(adata.n_vars - n_ref, max(ref_level, default=0) + 1)]
-        ortho = ortholog_pairs(orthologs, adata.var, key, model.species_)
-        ortho = ortho[(ortho >= n_ref).any(1)]
-        params = _resolved_params(cls, reference.init_params_)
-        new_pairs, pair_info = query_alignment_pairs(
-            reference,
-            adata,
-            args,
-            model.species_,
-            np.r_[reference.prior_pairs_, ortho].astype(np.int64),
-            reference.gene_alignment_["mode"],
-            params["min_similarity"],
-        )
+        n_ref = reference.adata.n_vars
+        _register_query(cls, adata, reference)
+        manager = cls._get_most_recent_anndata_manager(adata)
+        inputs, n_ortho, n_reactome = extend(reference, manager, orthologs)
+        init = reference.init_params_
+        model = cls(adata, **init["non_kwargs"], **init.get("kwargs", {}), _inputs=inputs)
         module = reference.module
-        x = manager.get_from_registry(REGISTRY_KEYS.X_KEY)
-        where = "adata.X" if args["layer"] is None else f"adata.layers[{args['layer']!r}]"
-        choose_likelihood(x, module.likelihood, where)
-        obs_species = manager.get_from_registry(SPECIES_KEY).ravel()
-        inputs = _query_inputs(
-            adata, x, obs_species, gene_species, module, new_pairs, model.species_
-        )
-        model._build_query(
-            gene_species=gene_species,
-            level=level,
-            pairs=np.r_[module.gene_pairs.cpu().numpy(), new_pairs].astype(np.int64),
-            prior=np.r_[reference.prior_pairs_, ortho].astype(np.int64),
-            hyper=reference.init_params_,
-            reference_shapes={k: list(v.shape) for k, v in module.named_parameters()},
-            **inputs,
-        )
-        state = {k: v.detach().cpu() for k, v in module.state_dict().items()}
-        trainable = freeze_reference(model.module, model.query_["reference_shapes"], state)
+        copy_reference(model.module, inputs.reference_shapes, module.state_dict())
         start_new_species_as_reference(model.module, module.n_species)
-        model.gene_alignment_ = {
-            **reference.gene_alignment_,
-            "query_ortholog_pairs": len(ortho),
-            "query_reactome_pairs": pair_info["reactome_pairs"],
-        }
+        trainable = trainable_entries(model.module, inputs.reference_shapes)
         model.query_.update(
             {
                 "reference_species": list(reference.species_),
                 "new_genes": int(adata.n_vars - n_ref),
-                "new_ortholog_pairs": len(ortho),
-                "new_reactome_pairs": pair_info["reactome_pairs"],
+                "new_ortholog_pairs": n_ortho,
+                "new_reactome_pairs": n_reactome,
                 "trainable_parameters": int(trainable),
                 "gene_alignment": model.gene_alignment_,
             }
@@ -314,8 +287,8 @@ class QueryMixin:
             "reactome pairs; %d of %d parameters train.",
             adata.n_vars - n_ref,
             model.species_[len(reference.species_) :],
-            len(ortho),
-            pair_info["reactome_pairs"],
+            n_ortho,
+            n_reactome,
             trainable,
             sum(p.numel() for p in model.module.parameters()),
         )
@@ -326,143 +299,16 @@ class QueryMixin:
         """Training-plan defaults of a query model: no weight decay on frozen weights."""
         return {"weight_decay": 0.0} if self.query_ else {}
 
-    def _load_query(self, meta: dict, state: dict) -> None:
-        """Rebuild a saved query model's module (weights are loaded after) and its masks."""
-        query = meta["query"]
-        self.species_, gene_species = self._registered_species()
-        self._build_query(
-            gene_species=gene_species,
-            level=np.asarray(query["gene_level"], dtype=np.int64),
-            pairs=state["gene_pairs"].numpy(),
-            prior=np.asarray(query["prior_pairs"], dtype=np.int64).reshape(-1, 2),
-            hyper=meta["init_params"],
-            reference_shapes=query["reference_shapes"],
-            candidates=state["token_candidates"].numpy(),
-            mean=state["gene_mean"].numpy(),
-            std=state["gene_std"].numpy(),
-            baseline=None,
-        )
-        self.query_ = query
-        self.gene_alignment_ = query["gene_alignment"]
-        freeze_reference(self.module, query["reference_shapes"])
-
-    def _build_query(
-        self,
-        gene_species: np.ndarray,
-        level: np.ndarray,
-        pairs: np.ndarray,
-        prior: np.ndarray,
-        hyper: dict,
-        reference_shapes: dict,
-        candidates: np.ndarray,
-        mean: np.ndarray,
-        std: np.ndarray,
-        baseline: np.ndarray | None,
-    ) -> None:
-        """Set up a query model's module and attributes (by :meth:`load_query_data` and
-        :meth:`load`)."""
-        params = _resolved_params(type(self), hyper)
-        self.labels_, self.unlabeled_category_ = self._registered_labels()
-        self.prior_pairs_ = prior
-        classification_weight = params["classification_weight"]
-        if classification_weight is None:
-            classification_weight = 1.0 if self.unlabeled_category_ is not None else 0.0
-        n_species = len(self.species_)
-        self.module = self._module_cls(
-            gene_species=torch.as_tensor(gene_species),
-            token_candidates=torch.as_tensor(candidates),
-            gene_mean=torch.as_tensor(mean, dtype=torch.float32),
-            gene_std=torch.as_tensor(std, dtype=torch.float32),
-            gene_baseline=None if baseline is None else torch.as_tensor(baseline).float(),
-            n_conditions=self._n_conditions(),
-            n_batch=self.summary_stats.n_batch,
-            likelihood=params["likelihood"],
-            **{k: params[k] for k in UGE_MODULE_PARAMS},
-            gene_pairs=torch.as_tensor(pairs),
-            n_labels=len(self.labels_),
-            classification_weight=classification_weight,
-            gene_rank=torch.as_tensor(level * n_species + gene_species),
-        )
-        # the residual penalty covers the genes this model trains (the others' residuals are
-        # fixed): relative to the new genes' own anchors, as in training the reference
-        gene = self.module.embedding.gene
+    def _start_query(self, inputs: ModelInputs) -> None:
+        """Make a freshly built module a query model's: only what the reference lacked
+        trains, and the residual penalty covers the newest genes only (the others'
+        residuals are fixed), relative to their own anchors as in training the reference."""
+        gene, level = self.module.embedding.gene, inputs.level
         newest = torch.as_tensor(level == level.max())[gene.anchored_ids]
         gene.anchored_ids = gene.anchored_ids[newest]
-        self.init_params_ = hyper
         self.query_ = {
-            "gene_level": level.astype(np.int64),
-            "reference_shapes": reference_shapes,
-            "prior_pairs": prior,
+            "gene_level": level,
+            "reference_shapes": inputs.reference_shapes,
+            "prior_pairs": inputs.prior,
         }
-        self._model_summary_string = (
-            f"UGE query model: species {self.species_}, {self.adata.n_vars} genes "
-            f"({int((level == level.max()).sum()) if level.max() > 0 else 0} new), "
-            f"likelihood {params['likelihood']!r}; only the new genes', species' and batches' "
-            f"parameters train."
-        )
-
-
-def _resolved_params(cls, hyper: dict) -> dict:
-    """The model's ``__init__`` arguments: its defaults, updated by the saved ``hyper``."""
-    signature = inspect.signature(cls.__init__).parameters.values()
-    params = {p.name: p.default for p in signature if p.default is not p.empty}
-    params.update({**hyper.get("non_kwargs", {}), **hyper.get("kwargs", {})})
-    return params
-
-
-UGE_MODULE_PARAMS = (
-    "d_model",
-    "n_layers",
-    "n_heads",
-    "n_latent",
-    "n_hidden",
-    "dropout",
-    "max_tokens",
-    "gene_align_weight",
-    "latent_align_weight",
-)
-
-
-def _query_inputs(
-    adata: ad.AnnData,
-    x,
-    obs_species: np.ndarray,
-    gene_species: np.ndarray,
-    module,
-    pairs: np.ndarray,
-    species: list[str],
-) -> dict:
-    """Token genes and gene statistics of a query: the reference's, plus those of new genes
-    (from the query's samples of their species) and new species (token genes chosen as in
-    :class:`UGE`)."""
-    n_ref = len(module.gene_mean)
-    n_species = len(species)
-    n_ref_species = module.n_species
-    mean = np.r_[module.gene_mean.cpu().numpy(), np.zeros(len(gene_species) - n_ref)]
-    std = np.r_[module.gene_std.cpu().numpy(), np.ones(len(gene_species) - n_ref)]
-    baseline = np.r_[
-        module.decoder.gene_bias.detach().cpu().numpy(), np.zeros(len(gene_species) - n_ref)
-    ]
-    new = np.arange(n_ref, len(gene_species))
-    for s in np.unique(gene_species[new]):
-        cols = new[gene_species[new] == s]
-        rows = np.flatnonzero(obs_species == s)
-        if not len(rows):
-            raise ValueError(
-                f"The query's new {species[s]} genes have no samples of that species in the "
-                f"query to learn from: add {species[s]} samples, or leave those genes out."
-            )
-        mean[cols], std[cols], baseline[cols] = gene_statistics(x, rows, cols, module.likelihood)
-        std[cols] = np.maximum(std[cols], 0.1)
-    candidates = np.zeros((n_species, len(gene_species)), dtype=bool)
-    candidates[:n_ref_species, :n_ref] = module.token_candidates.cpu().numpy()
-    if n_species > n_ref_species:
-        hvg = (
-            adata.var["highly_variable"].to_numpy(bool) if "highly_variable" in adata.var else None
-        )
-        new_species = list(range(n_ref_species, n_species))
-        chosen = choose_token_genes(
-            std**2, gene_species, n_species, module.max_tokens, hvg, pairs, new_species
-        )
-        candidates[n_ref_species:] = chosen[n_ref_species:]
-    return {"candidates": candidates, "mean": mean, "std": std, "baseline": baseline}
+        freeze_reference(self.module, inputs.reference_shapes)

@@ -4,91 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 
-from uge.tl._reactome import SEP
+from uge._constants import SEP
+from uge.core import measured_reactome, suggest_experiments
 
-from ._alignment import measured_reactome
+from ._base import UGEBase
 
 
-class ReactomeMixin:
+class ReactomeMixin(UGEBase):
     """Reactome prediction from the latent space (mixin of :class:`uge.UGE`)."""
-
-    def _reactome_points(
-        self,
-        labels: Sequence[str] | None = None,
-        conditions: Sequence[str] | None = None,
-        species: str | None = None,
-        measured_only: bool = False,
-    ) -> tuple[list[str], np.ndarray, np.ndarray, list[str]]:
-        """Latent points before and after each ``(label, condition)`` and where the shift is from.
-
-        Before: the mean control latent of the label (of ``species`` when it has control
-        samples of the label, else of all species). Shift: the mean over species that
-        measured the condition in the label of condition minus control latent means;
-        where none did, the mean of that shift over the other labels that measured it.
-        ``measured_only`` keeps only combinations measured in some species.
-        """
-        args = self.adata_manager.registry["setup_args"]
-        if not args["condition_key"]:
-            raise ValueError(
-                "A reactome needs conditions: register condition_key (and control_condition, "
-                "and labels_key for one column per label) in UGE.setup_anndata."
-            )
-        z, meta = self._training_latents()
-        control = args["control_condition"]
-        lab, cond, sp = (meta[k].to_numpy() for k in ("label", "condition", "species"))
-        known_labels = sorted(set(lab) - {str(self.unlabeled_category_)})
-        known_conditions = sorted(set(cond) - {control})
-        for name, asked, known in (
-            ("labels", labels, known_labels),
-            ("conditions", conditions, known_conditions),
-        ):
-            unknown = [a for a in asked or [] if a not in known]
-            if unknown:
-                raise ValueError(f"{name} {unknown} were not in training; known: {known}.")
-        shifts: dict[tuple[str, str], np.ndarray] = {}
-        for a in known_labels:
-            for c in known_conditions:
-                per_species = []
-                for s in np.unique(sp):
-                    on = (lab == a) & (cond == c) & (sp == s)
-                    off = (lab == a) & (cond == control) & (sp == s)
-                    if on.any() and off.any():
-                        per_species.append(z[on].mean(0) - z[off].mean(0))
-                if per_species:
-                    shifts[(a, c)] = np.mean(per_species, axis=0)
-        labels = list(dict.fromkeys(labels)) if labels else known_labels
-        conditions = list(dict.fromkeys(conditions)) if conditions else known_conditions
-        columns, before, after, source = [], [], [], []
-        for a in labels:
-            ctrl = (lab == a) & (cond == control)
-            own = ctrl & (sp == species) if species is not None else ctrl
-            base_rows = own if own.any() else ctrl
-            if not base_rows.any():
-                continue
-            base = z[base_rows].mean(0)
-            for c in conditions:
-                if (a, c) in shifts:
-                    shift, how = shifts[(a, c)], "measured"
-                elif measured_only:
-                    continue
-                else:
-                    other = [v for (b, d), v in shifts.items() if d == c]
-                    if not other:
-                        continue
-                    shift, how = np.mean(other, axis=0), "mean over other labels"
-                columns.append(f"{a}{SEP}{c}")
-                before.append(base)
-                after.append(base + shift)
-                source.append(how)
-        if not columns:
-            raise ValueError(
-                "No (label, condition) combination has control samples of the label and a "
-                "measured shift of the condition: nothing to decode."
-            )
-        return columns, np.stack(before), np.stack(after), source
 
     def predict_reactome(
         self,
@@ -129,7 +54,7 @@ class ReactomeMixin:
         """
         self._check_species(species, "species")
         columns, before, after, source = self._reactome_points(labels, conditions, species)
-        index = self._species_var(species, genes)
+        index = self._genes_of(species, genes)
         cols = self.adata.var_names.get_indexer(index)
         change = self._decoded(after)[:, cols] - self._decoded(before)[:, cols]
         out = pd.DataFrame(change.T, index=index, columns=columns)
@@ -174,10 +99,8 @@ class ReactomeMixin:
             ``label``, ``condition``, ``expected_error``, ``disagreement``,
             ``predicted_size``, ``rank`` (1 = measure first) and ``measured_in``.
         """
-        from uge.tl._completion import suggest_experiments  # uge.tl imports uge.model
-
         self._check_species(species, "species")
-        args = self.adata_manager.registry["setup_args"]
+        args = self._setup_args
         if not args["condition_key"]:
             raise ValueError(
                 "Experiments are (label, condition) combinations: register condition_key and "
@@ -200,23 +123,3 @@ class ReactomeMixin:
             for a, c in zip(out["label"], out["condition"], strict=True)
         ]
         return out
-
-    def _species_var(self, species: str, genes: Sequence[str] | None) -> pd.Index:
-        """``var_names`` of ``species``' genes, from var_names or the species' own names."""
-        var = self.adata.var
-        skey = self.adata_manager.registry["setup_args"]["species_key"]
-        own = var.index[(var[skey].astype(str) == species).to_numpy()]
-        if genes is None:
-            return own
-        genes = [genes] if isinstance(genes, str) else list(genes)
-        names = var.loc[own, "gene"].astype(str) if "gene" in var else pd.Series(own, own)
-        by_name = pd.Series(names.index, index=names.to_numpy())
-        by_name = by_name[~by_name.index.duplicated()]
-        picked = [g if g in own else by_name.get(g) for g in genes]
-        missing = [g for g, p in zip(genes, picked, strict=True) if p is None]
-        if missing:
-            raise KeyError(
-                f"{len(missing)} genes are not {species} genes of the model, e.g. "
-                f"{missing[:5]}; pass var_names or names of var['gene']."
-            )
-        return pd.Index(picked)

@@ -9,12 +9,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 import torch
-from scvi import REGISTRY_KEYS
 
-from uge.module._module import CONDITION_KEY
+from uge._constants import CONDITION_KEY
+from uge.core import knn_vote, label_checks, store_predictions
+
+from ._base import UGEBase
 
 
-class TransferMixin:
+class TransferMixin(UGEBase):
     """Predictions carried from one species to another (mixin of :class:`uge.UGE`)."""
 
     # ------------------------------------------------------------ predictions
@@ -68,12 +70,9 @@ class TransferMixin:
             (NaN for other samples); the arguments go to
             ``adata.uns["uge"]["label_transfer"]["uge"]``.
         """
-        from uge.tl import transfer_labels
-        from uge.tl._labels import store_predictions
-
         if method not in ("auto", "classifier", "knn"):
             raise ValueError(f"method must be 'auto', 'classifier' or 'knn', got {method!r}.")
-        args = self.adata_manager.registry["setup_args"]
+        args = self._setup_args
         has_head = self.module.classifier is not None
         if method == "classifier" and not has_head:
             raise ValueError(
@@ -125,24 +124,26 @@ class TransferMixin:
             return store_predictions(
                 adata, target, np.asarray(self.labels_), proba, min_confidence, "uge", params
             )
-        return transfer_labels(
-            adata,
+        src, tgt = label_checks(
+            adata.obs,
+            args["species_key"],
             labels_key,
             source_species,
             target_species,
-            use_rep="X_uge",
-            species_key=args["species_key"],
-            n_neighbors=n_neighbors,
-            min_confidence=min_confidence,
+            min_confidence,
         )
-
-    def _labelled_samples(self) -> np.ndarray:
-        """Mask of the training samples with a label (not the unlabelled category)."""
-        key = self.adata_manager.registry["setup_args"]["labels_key"]
-        labels = self.adata.obs[key].astype(str).to_numpy()
-        if self.unlabeled_category_ is None:
-            return np.ones(len(labels), dtype=bool)
-        return labels != self.unlabeled_category_
+        source_labels = adata.obs[labels_key][src].astype(str).to_numpy()
+        classes, proba, k = knn_vote(z[src], source_labels, z[tgt], n_neighbors)
+        params = {
+            "method": "knn",
+            "labels_key": labels_key,
+            "source_species": source_species,
+            "target_species": target_species,
+            "species_key": args["species_key"],
+            "use_rep": "X_uge",
+            "n_neighbors": k,
+        }
+        return store_predictions(adata, tgt, classes, proba, min_confidence, "uge", params)
 
     def predict_perturbation(
         self,
@@ -205,7 +206,7 @@ class TransferMixin:
         """
         adata = self.adata if adata is None else adata
         self._validate_anndata(adata)
-        args = self.adata_manager.registry["setup_args"]
+        args = self._setup_args
         ckey, lkey, skey = args["condition_key"], args["labels_key"], args["species_key"]
         control = args["control_condition"]
         if ckey is None:
@@ -322,12 +323,3 @@ class TransferMixin:
             "scale": "counts" if self.module.likelihood == "nb" else "log1p",
         }
         return pred
-
-    def _decode_into(
-        self, tensors: dict, inference: dict, z: torch.Tensor, target: int
-    ) -> torch.Tensor:
-        """Decode latents into the genes of species ``target`` at the samples' libraries."""
-        species = torch.full_like(inference["species"], target)
-        batch = self.module._codes(tensors, REGISTRY_KEYS.BATCH_KEY)
-        out = self.module.generative(z, species, inference["library"], batch=batch)
-        return self.module.expected_values(out, len(z))

@@ -13,14 +13,12 @@ from torch import distributed as torch_dist
 from torch import nn
 from torch.distributions import Normal
 
+from uge._constants import CONDITION_KEY, SPECIES_KEY, TARGET_SUM
+
 from ._decoder import ReactomeAlignedDecoder
 from ._embedding import TokenEmbedding
 from ._encoder import TransformerEncoder
 from ._sparse import block, own_species_sums
-
-SPECIES_KEY = "species"
-CONDITION_KEY = "condition"
-TARGET_SUM = 1e4
 
 
 def _group_mmd(z: torch.Tensor, member: torch.Tensor, pairs: torch.Tensor) -> torch.Tensor:

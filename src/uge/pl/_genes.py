@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 
-from uge.tl._reactome import _reactome_frame
+from uge.core import reactome_frame
 
 from ._utils import finish
 
@@ -46,7 +46,7 @@ def reactome_heatmap(
     matplotlib.axes.Axes or None
         The axes, unless the figure was shown.
     """
-    table = _reactome_frame(adata, key)
+    table = reactome_frame(adata, key)
     genes = [genes] if isinstance(genes, str) else list(genes)
     missing = [g for g in genes if g not in table.index]
     if missing or not genes:

@@ -1,6 +1,7 @@
 """Tools: reactomes and gene mapping, label transfer, perturbation evaluation and baselines."""
 
-from ._completion import predict_reactome, suggest_experiments
+from uge.core import predict_reactome, suggest_experiments
+
 from ._insilico import rank_genes_by_shift
 from ._labels import annotation_scores, transfer_labels
 from ._perturbation import perturbation_baselines, perturbation_r2, pseudobulk

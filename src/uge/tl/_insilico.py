@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
-from uge.tl._reactome import log_normalised
+from uge.core import log_normalise, species_of_genes
 
 
 def rank_genes_by_shift(
@@ -68,8 +68,8 @@ def rank_genes_by_shift(
     genes = [genes] if isinstance(genes, str) else list(genes)
     if mode not in ("knockout", "overexpress"):
         raise ValueError(f"mode must be 'knockout' or 'overexpress', got {mode!r}.")
-    species, picked = model._genes_species(genes)
     skey = model.adata_manager.registry["setup_args"]["species_key"]
+    species, picked = species_of_genes(adata.var, skey, model.species_, genes)
     own = (adata.obs[skey].astype(str) == species).to_numpy()
     rows = np.flatnonzero(own & ~group) if indices is None else np.asarray(indices)
     if not len(rows):
@@ -85,7 +85,7 @@ def rank_genes_by_shift(
     # expression bins over the species' genes, on its samples
     species_genes = adata.var_names[(adata.var[skey].astype(str) == species).to_numpy()]
     x = adata[own][:, species_genes].X
-    mean = np.asarray(log_normalised(x, model.module.likelihood != "gaussian").mean(0)).ravel()
+    mean = np.asarray(log_normalise(x, model.module.likelihood != "gaussian").mean(0)).ravel()
     edges = np.quantile(mean, np.linspace(0, 1, n_bins + 1)[1:-1])
     bin_of = pd.Series(np.searchsorted(edges, mean), index=species_genes)
     rng = np.random.default_rng(seed)

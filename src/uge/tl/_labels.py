@@ -6,9 +6,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
-from sklearn.neighbors import KNeighborsClassifier
 
-UNKNOWN = "unknown"
+from uge.core import knn_vote, label_checks, store_predictions
 
 
 def transfer_labels(
@@ -56,41 +55,17 @@ def transfer_labels(
     pandas.DataFrame
         ``prediction`` and ``confidence`` for the target samples.
     """
-    for key, what in ((species_key, "species_key"), (labels_key, "labels_key")):
-        if key not in adata.obs:
-            raise KeyError(f"adata.obs[{key!r}] not found (passed as `{what}`).")
     if use_rep not in adata.obsm:
         raise KeyError(
             f"adata.obsm[{use_rep!r}] not found. Compute it first, e.g. "
             "adata.obsm['X_uge'] = model.get_latent_representation()."
         )
-    if source_species == target_species:
-        raise ValueError("source_species and target_species are the same; pass two species.")
-    species = adata.obs[species_key].astype(str).to_numpy()
-    present = sorted(set(species))
-    for name in (source_species, target_species):
-        if name not in present:
-            raise ValueError(
-                f"No samples of species {name!r} in adata.obs[{species_key!r}] (species: "
-                f"{present})."
-            )
-    if not 0.0 <= min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}.")
-    src, tgt = species == source_species, species == target_species
-    labels = adata.obs[labels_key]
-    src_labels = labels[src]
-    if src_labels.isna().any():
-        raise ValueError(
-            f"{int(src_labels.isna().sum())} {source_species} samples have no label in "
-            f"adata.obs[{labels_key!r}]; the source species needs a label on every sample."
-        )
+    src, tgt = label_checks(
+        adata.obs, species_key, labels_key, source_species, target_species, min_confidence
+    )
+    src_labels = adata.obs[labels_key][src].astype(str).to_numpy()
     rep = np.asarray(adata.obsm[use_rep])
-    # never more neighbours than a typical label has samples: with 3 samples per organ, 15
-    # votes would come mostly from other organs
-    k = max(1, min(n_neighbors, int(np.median(src_labels.astype(str).value_counts()))))
-    knn = KNeighborsClassifier(k)
-    knn.fit(rep[src], src_labels.astype(str).to_numpy())
-    proba = knn.predict_proba(rep[tgt])
+    classes, proba, k = knn_vote(rep[src], src_labels, rep[tgt], n_neighbors)
     params = {
         "labels_key": labels_key,
         "source_species": source_species,
@@ -100,46 +75,7 @@ def transfer_labels(
         "n_neighbors": k,
     }
     return store_predictions(
-        adata, tgt, knn.classes_, proba, min_confidence, key_added, {"method": "knn", **params}
-    )
-
-
-def store_predictions(
-    adata: ad.AnnData,
-    target: np.ndarray,
-    classes: np.ndarray,
-    proba: np.ndarray,
-    min_confidence: float,
-    key_added: str,
-    params: dict,
-) -> pd.DataFrame:
-    """Write predicted labels (most probable class) and their confidence for ``target`` rows.
-
-    Writes ``obs[f"{key_added}_prediction"]``, ``obs[f"{key_added}_confidence"]`` and
-    ``params`` to ``uns["uge"]["label_transfer"][key_added]``; returns both columns for
-    the target rows. Predictions below ``min_confidence`` become ``"unknown"``.
-    """
-    if not 0.0 <= min_confidence <= 1.0:
-        raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}.")
-    classes = np.asarray(classes).astype(str)
-    prediction = classes[proba.argmax(1)].astype(object)
-    confidence = proba.max(1)
-    prediction[confidence < min_confidence] = UNKNOWN
-    categories = list(classes) + ([UNKNOWN] if UNKNOWN not in classes else [])
-    full = pd.Series(pd.NA, index=adata.obs_names, dtype=object)
-    full[target] = prediction
-    adata.obs[f"{key_added}_prediction"] = pd.Categorical(full, categories=categories)
-    conf = np.full(adata.n_obs, np.nan)
-    conf[target] = confidence
-    adata.obs[f"{key_added}_confidence"] = conf
-    uns = adata.uns.setdefault("uge", {})
-    uns.setdefault("label_transfer", {})[key_added] = {
-        **params,
-        "min_confidence": float(min_confidence),
-    }
-    return pd.DataFrame(
-        {"prediction": pd.Categorical(prediction, categories=categories), "confidence": confidence},
-        index=adata.obs_names[target],
+        adata, tgt, classes, proba, min_confidence, key_added, {"method": "knn", **params}
     )
 
 

@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from uge.pp._orthologs import ortholog_pairs
-from uge.pp._validate import check_expression
+from uge._constants import TARGET_SUM
+from uge.core import check_expression, ortholog_pairs
 
-TARGET_SUM = 1e4
 Scale = Literal["counts", "log1p"]
 
 

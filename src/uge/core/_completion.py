@@ -9,8 +9,10 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from uge.model._inputs import check_positive_int
-from uge.tl._reactome import SEP, _reactome_frame
+from uge._constants import SEP
+
+from ._checks import check_positive_int
+from ._reactome import reactome_frame
 
 
 def _as_tensor(table: pd.DataFrame) -> tuple[np.ndarray, list[str], list[str]]:
@@ -153,7 +155,7 @@ def predict_reactome(
         Genes × ``"label|condition"`` columns for every requested combination: the fitted
         response (for measured columns too, so that fit and data can be compared).
     """
-    table = _reactome_frame(reactome, key) if isinstance(reactome, ad.AnnData) else reactome
+    table = reactome_frame(reactome, key) if isinstance(reactome, ad.AnnData) else reactome
     if not isinstance(table, pd.DataFrame):
         raise TypeError(f"reactome must be a DataFrame or an AnnData, got {type(table).__name__}.")
     check_positive_int("rank", rank)
@@ -235,7 +237,7 @@ def suggest_experiments(
         ``predicted_size`` (mean absolute predicted response) and ``rank`` (1 = measure
         first).
     """
-    table = _reactome_frame(reactome, key) if isinstance(reactome, ad.AnnData) else reactome
+    table = reactome_frame(reactome, key) if isinstance(reactome, ad.AnnData) else reactome
     check_positive_int("n", n)
     if not isinstance(n_models, int | np.integer) or n_models < 2:
         raise ValueError(f"n_models must be an integer of at least 2, got {n_models!r}.")

@@ -13,7 +13,8 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
-from uge.tl._reactome import _compute_reactome, response_similarity
+from ._reactome import compute_reactome
+from ._similarity import response_similarity
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,7 @@ def measured_reactome(adata: ad.AnnData, setup_args: dict) -> tuple[pd.DataFrame
     unlabeled = setup_args.get("unlabeled_category")
     if lkey is not None and unlabeled is not None:  # unlabelled samples have no label group
         adata = adata[(adata.obs[lkey].astype(str) != str(unlabeled)).to_numpy()]
-    return _compute_reactome(
+    return compute_reactome(
         adata,
         setup_args["species_key"],
         lkey,
@@ -152,7 +153,6 @@ def measured_reactome(adata: ad.AnnData, setup_args: dict) -> tuple[pd.DataFrame
         setup_args["control_condition"],
         setup_args["layer"],
         3,
-        True,
     )
 
 
@@ -170,7 +170,7 @@ def alignment_pairs(
     ``"orthologs"``: the prior as given. Otherwise, for every two species, the reactomes of
     their genes (:func:`uge.tl.reactome` of the registered labels and conditions, over the
     columns both measured, each change soft-thresholded at one standard error) are compared
-    by :func:`uge.tl._reactome.response_similarity`, only between responsive genes (a change
+    by :func:`uge.core.response_similarity`, only between responsive genes (a change
     beyond 4 standard errors somewhere). ``"reactome"``: genes are matched one to one,
     most similar pairs first, down to ``min_similarity``. ``"both"``: the same matching, with
     ``prior_bonus`` added to the similarity of ortholog pairs; every prior pair is kept
@@ -322,57 +322,3 @@ def reactome_pairs(
         info["added"],
     )
     return np.asarray(pairs, dtype=np.int64).reshape(-1, 2), info
-
-
-def query_alignment_pairs(
-    reference,
-    query: ad.AnnData,
-    setup_args: dict,
-    species: list[str],
-    prior: np.ndarray,
-    mode: GeneAlignment,
-    min_similarity: float,
-) -> tuple[np.ndarray, dict]:
-    """Pairs of a query model's new genes, by the reference's rule (:func:`alignment_pairs`).
-
-    The reference's genes keep the reactome of the reference's samples, the new genes
-    (after the reference's ``n`` genes) get that of the query's samples; both are matched
-    together over the columns they share, with ``prior`` (the reference's prior and the
-    new genes' ortholog pairs, as indices into ``query.var``). Returned are the pairs with
-    a new gene, and the counts of ortholog and reactome pairs among them.
-    """
-    n_ref = reference.adata.n_vars
-    new = (prior >= n_ref).any(1)
-    info = {"ortholog_pairs": int(new.sum()), "reactome_pairs": 0}
-    if mode == "orthologs" or (
-        setup_args["labels_key"] is None and setup_args["condition_key"] is None
-    ):
-        return prior[new], info
-    try:
-        # the reference's reactome does not change: computed once per reference model
-        cached = getattr(reference, "_measured_reactome", None)
-        if cached is None:
-            cached = measured_reactome(reference.adata, setup_args)
-            reference._measured_reactome = cached
-        ref_table, ref_se = cached
-        q_table, q_se = measured_reactome(query, setup_args)
-    except ValueError as err:
-        logger.info("No reactome for the query's new genes (%s): ortholog pairs only.", err)
-        return prior[new], info
-    columns = ref_table.columns.union(q_table.columns, sort=False)
-    values, se = (
-        np.vstack(
-            [
-                r.reindex(columns=columns).to_numpy()[:n_ref],
-                q.reindex(columns=columns).to_numpy()[n_ref:],
-            ]
-        )
-        for r, q in ((ref_table, q_table), (ref_se, q_se))
-    )
-    gene_species = query.var[setup_args["species_key"]].astype(str).to_numpy()
-    pairs, _ = reactome_pairs(values, se, gene_species, species, prior, mode, min_similarity)
-    pairs = pairs[(pairs >= n_ref).any(1)]
-    width = len(gene_species)
-    given = np.sort(prior, 1) @ [width, 1]
-    info["reactome_pairs"] = int((~np.isin(pairs @ [width, 1], given)).sum())
-    return pairs, info

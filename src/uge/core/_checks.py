@@ -1,3 +1,5 @@
+"""Checks of user input that raise an error naming the problem and the fix."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -47,7 +49,7 @@ def scan_expression(x: Any, where: str = "adata.X") -> tuple[bool, float]:
 def check_expression(x: Any, where: str = "adata.X") -> bool:
     """Check an expression matrix and tell whether it holds integer counts.
 
-    Reads the matrix in chunks of rows (:func:`uge.pp._chunks.row_chunks`), never whole.
+    Reads the matrix in chunks of rows (:func:`uge.core.row_chunks`), never whole.
 
     Parameters
     ----------
@@ -174,3 +176,21 @@ def validate_setup(
                 f"{species} genes (e.g. {names}). Remove them, e.g. with "
                 "sc.pp.filter_cells(adata, min_counts=1) on each species before concat_species."
             )
+
+
+def check_positive_int(name: str, value) -> None:
+    """Raise a clear error unless ``value`` is an integer of at least 1."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+
+
+def check_genes(var_names: pd.Index, model_genes: pd.Index, fix: str) -> None:
+    """Raise an error giving the match rate when ``var_names`` are not the model's genes."""
+    if var_names.equals(model_genes):
+        return
+    rate = model_genes.isin(var_names).mean()
+    order = " (in another order)" if rate == 1 else ""
+    raise ValueError(
+        f"The genes of this AnnData do not match the model's: {rate:.1%} of the model's "
+        f"{len(model_genes)} genes are present{order}. {fix}"
+    )
