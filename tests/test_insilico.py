@@ -32,7 +32,7 @@ def test_knocking_out_an_organ_program_moves_samples_away_from_the_organ(trained
     assert out.shape == (len(brain), int((adata.var["species"] == "mouse").sum()))
     assert out.obs_names.equals(adata.obs_names[brain])
     assert (out.obs["cosine_shift"] >= 0).all() and (out.obs["latent_distance"] > 0).all()
-    assert out.uns["uge_in_silico"] == {"genes": markers, "mode": "knockout", "species": "mouse"}
+    assert out.uns["uge"]["params"] == {"genes": markers, "mode": "knockout", "species": "mouse"}
     # decoded expression of the knocked-out genes falls
     assert out[:, markers].X.mean() < 0
     away = _distance_change(out, centre)

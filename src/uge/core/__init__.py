@@ -24,10 +24,10 @@ from ._checks import (
 from ._chunks import is_sparse, row_chunks
 from ._completion import predict_reactome, suggest_experiments
 from ._genes import genes_of, species_genes, species_of_genes
-from ._labels import UNKNOWN, knn_vote, label_checks, store_predictions
+from ._labels import UNKNOWN, knn_vote, label_checks, prediction_table, write_predictions
 from ._normalise import log_normalise
 from ._orthologs import ortholog_pairs
-from ._outputs import write_params, write_rows_layer
+from ._outputs import result_params, write_params, write_rows_layer
 from ._reactome import compute_reactome, group_moments, reactome_frame
 from ._shifts import label_shifts
 from ._similarity import cosine, response_similarity, top_k_table
@@ -52,18 +52,20 @@ __all__ = [
     "measured_reactome",
     "ortholog_pairs",
     "predict_reactome",
+    "prediction_table",
     "reactome_frame",
     "reactome_pairs",
     "response_similarity",
+    "result_params",
     "row_chunks",
     "scan_expression",
     "similar_pairs",
     "species_genes",
     "species_of_genes",
-    "store_predictions",
     "suggest_experiments",
     "top_k_table",
     "validate_setup",
     "write_params",
+    "write_predictions",
     "write_rows_layer",
 ]

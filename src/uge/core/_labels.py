@@ -7,6 +7,8 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import KNeighborsClassifier
 
+from ._outputs import write_params
+
 UNKNOWN = "unknown"
 
 
@@ -62,21 +64,11 @@ def label_checks(
     return src, tgt
 
 
-def store_predictions(
-    adata: ad.AnnData,
-    target: np.ndarray,
-    classes: np.ndarray,
-    proba: np.ndarray,
-    min_confidence: float,
-    key_added: str,
-    params: dict,
+def prediction_table(
+    obs_names: pd.Index, classes: np.ndarray, proba: np.ndarray, min_confidence: float
 ) -> pd.DataFrame:
-    """Write predicted labels (most probable class) and their confidence for ``target`` rows.
-
-    Writes ``obs[f"{key_added}_prediction"]``, ``obs[f"{key_added}_confidence"]`` and
-    ``params`` to ``uns["uge"]["label_transfer"][key_added]``; returns both columns for
-    the target rows. Predictions below ``min_confidence`` become ``"unknown"``.
-    """
+    """``prediction`` (the most probable class; ``"unknown"`` below ``min_confidence``) and
+    ``confidence`` (its probability) of each row of ``proba``, indexed by ``obs_names``."""
     if not 0.0 <= min_confidence <= 1.0:
         raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}.")
     classes = np.asarray(classes).astype(str)
@@ -84,18 +76,23 @@ def store_predictions(
     confidence = proba.max(1)
     prediction[confidence < min_confidence] = UNKNOWN
     categories = list(classes) + ([UNKNOWN] if UNKNOWN not in classes else [])
-    full = pd.Series(pd.NA, index=adata.obs_names, dtype=object)
-    full[target] = prediction
-    adata.obs[f"{key_added}_prediction"] = pd.Categorical(full, categories=categories)
-    conf = np.full(adata.n_obs, np.nan)
-    conf[target] = confidence
-    adata.obs[f"{key_added}_confidence"] = conf
-    uns = adata.uns.setdefault("uge", {})
-    uns.setdefault("label_transfer", {})[key_added] = {
-        **params,
-        "min_confidence": float(min_confidence),
-    }
     return pd.DataFrame(
         {"prediction": pd.Categorical(prediction, categories=categories), "confidence": confidence},
-        index=adata.obs_names[target],
+        index=obs_names,
     )
+
+
+def write_predictions(adata: ad.AnnData, table: pd.DataFrame, key_added: str, params: dict) -> None:
+    """Write a :func:`prediction_table` into ``adata`` as scanpy does for a clustering.
+
+    ``obs[key_added]``: the predictions (categorical; NaN for samples not predicted),
+    ``obs[f"{key_added}_confidence"]`` and ``uns["uge"][key_added]["params"]``.
+    """
+    rows = adata.obs_names.get_indexer(table.index)
+    full = pd.Series(pd.NA, index=adata.obs_names, dtype=object)
+    full.iloc[rows] = table["prediction"].astype(object).to_numpy()
+    adata.obs[key_added] = pd.Categorical(full, categories=table["prediction"].cat.categories)
+    confidence = np.full(adata.n_obs, np.nan)
+    confidence[rows] = table["confidence"].to_numpy()
+    adata.obs[f"{key_added}_confidence"] = confidence
+    write_params(adata, key_added, params)

@@ -23,3 +23,12 @@ def write_params(adata: ad.AnnData, key: str, params: dict, **results) -> None:
     """``adata.uns["uge"][key]``: the call's ``params`` (as scanpy's ``uns[key]["params"]``)
     and any further ``results``."""
     adata.uns.setdefault(UNS_KEY, {})[key] = {"params": params, **results}
+
+
+def result_params(adata: ad.AnnData, key: str, fix: str) -> dict:
+    """The ``params`` of the result written under ``key`` (:func:`write_params`), or an
+    error that names the key and ``fix`` (how to compute the result)."""
+    try:
+        return adata.uns[UNS_KEY][key]["params"]
+    except (KeyError, TypeError):
+        raise KeyError(f"No result under key {key!r} in adata.uns['uge']: {fix}.") from None

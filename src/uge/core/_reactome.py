@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from uge._constants import SEP
+from uge._constants import SEP, UNS_KEY
 
 from ._checks import check_expression
 from ._chunks import row_chunks
@@ -139,7 +139,7 @@ def reactome_frame(adata: ad.AnnData, key: str) -> pd.DataFrame:
         raise KeyError(
             f"adata.varm[{key!r}] not found: compute it first with uge.tl.reactome(adata, ...)."
         )
-    columns = adata.uns.get("uge", {}).get(key, {}).get("columns")
+    columns = adata.uns.get(UNS_KEY, {}).get(key, {}).get("columns")
     values = np.asarray(adata.varm[key], dtype=np.float64)
     columns = list(columns) if columns is not None else list(range(values.shape[1]))
     return pd.DataFrame(values, index=adata.var_names, columns=columns)

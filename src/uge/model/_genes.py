@@ -64,8 +64,8 @@ class GenesMixin(UGEBase):
         decoder's terms: coordinates whose inner products are those of the genes' decoded
         expression profiles (``gene_profiles("expression")``). The cosine of two genes is
         the correlation of their decoded expression over samples of all species, and
-        directions no loss reads carry nothing. Also written to
-        ``adata.varm["uge_gene_embedding"]`` of the training AnnData.
+        directions no loss reads carry nothing. Nothing is written: store it with
+        ``adata.varm["uge_gene_embedding"] = model.get_gene_embedding().to_numpy()``.
 
         Returns
         -------
@@ -78,7 +78,6 @@ class GenesMixin(UGEBase):
         emb = (u[:, :k] * s[:k]).astype(np.float32)
         if emb.shape[1] < k:
             emb = np.pad(emb, ((0, 0), (0, k - emb.shape[1])))
-        self.adata.varm["uge_gene_embedding"] = emb
         return pd.DataFrame(emb, index=self.adata.var_names, columns=[f"uge_{i}" for i in range(k)])
 
     def map_genes(

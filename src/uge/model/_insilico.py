@@ -61,7 +61,7 @@ class InSilicoMixin(UGEBase):
             pseudo-count of 1e-3 of the sample's total for counts); ``obs``:
             ``cosine_shift`` (1 - cosine of the two latents) and ``latent_distance``
             (Euclidean), with the samples' ``obs``; ``obsm["X_uge"]`` and
-            ``obsm["X_uge_perturbed"]``: the two latents; ``uns["uge_in_silico"]``: the
+            ``obsm["X_uge_perturbed"]``: the two latents; ``uns["uge"]["params"]``: the
             genes, the mode and the species.
         """
         if mode not in ("knockout", "overexpress"):
@@ -82,50 +82,61 @@ class InSilicoMixin(UGEBase):
             raise ValueError(f"indices must be {species} samples: {species} genes are perturbed.")
         cols = torch.as_tensor(self.adata.var_names.get_indexer(picked))
         species_cols = np.flatnonzero((gene_species == species).to_numpy())
+        level = None
         if mode == "overexpress":
             level = torch.as_tensor(self._high_level(species, picked), dtype=torch.float32)
         self.module.eval()
         loader = self._make_data_loader(adata=adata, indices=rows, batch_size=batch_size)
-        shifts, dists, changes, before, after = [], [], [], [], []
-        for tensors in loader:
-            x = tensors[REGISTRY_KEYS.X_KEY]
-            changed = x.clone()
-            if mode == "knockout":
-                changed[:, cols] = 0.0
-            elif self.module.likelihood == "gaussian":
-                changed[:, cols] = torch.maximum(x[:, cols], level)
-            else:  # the high level as a share of the sample's library
-                library = x[:, torch.as_tensor(species_cols)].sum(1, keepdim=True)
-                changed[:, cols] = torch.maximum(x[:, cols], (level * library).round())
-            decoded = []
-            for inp in (x, changed):
-                t = dict(tensors)
-                t[REGISTRY_KEYS.X_KEY] = inp
-                inf = self.module.inference(**self.module._get_inference_input(t))
-                mean = self._decode_into(t, inf, inf["z"], self.species_.index(species))
-                decoded.append((inf["z"], mean[:, species_cols]))
-            (z0, m0), (z1, m1) = decoded
-            before.append(z0)
-            after.append(z1)
-            shifts.append(1.0 - torch.nn.functional.cosine_similarity(z0, z1, dim=1))
-            dists.append((z1 - z0).norm(dim=1))
-            if self.module.likelihood == "gaussian":  # log-normalised values: a difference
-                changes.append(m1 - m0)
-            else:
-                eps = 1e-3 * m0.sum(1, keepdim=True) / m0.shape[1]
-                changes.append(torch.log((m1 + eps) / (m0 + eps)))
+        target = self.species_.index(species)
+        parts = [self._perturb_batch(t, mode, cols, species_cols, level, target) for t in loader]
+        before, after, changes = (torch.cat(p) for p in zip(*parts, strict=True))
+        shifts = 1.0 - torch.nn.functional.cosine_similarity(before, after, dim=1)
+        dists = (after - before).norm(dim=1)
         obs = adata.obs.iloc[rows].copy()
-        obs["cosine_shift"] = torch.cat(shifts).cpu().numpy()
-        obs["latent_distance"] = torch.cat(dists).cpu().numpy()
+        obs["cosine_shift"] = shifts.detach().cpu().numpy()
+        obs["latent_distance"] = dists.detach().cpu().numpy()
         out = ad.AnnData(
-            torch.cat(changes).cpu().numpy().astype(np.float32),
+            changes.detach().cpu().numpy().astype(np.float32),
             obs=obs,
             var=pd.DataFrame(index=self.adata.var_names[species_cols]),
         )
-        out.obsm["X_uge"] = torch.cat(before).cpu().numpy()
-        out.obsm["X_uge_perturbed"] = torch.cat(after).cpu().numpy()
-        out.uns["uge_in_silico"] = {"genes": list(picked), "mode": mode, "species": species}
+        out.obsm["X_uge"] = before.detach().cpu().numpy()
+        out.obsm["X_uge_perturbed"] = after.detach().cpu().numpy()
+        out.uns["uge"] = {"params": {"genes": list(picked), "mode": mode, "species": species}}
         return out
+
+    def _perturb_batch(
+        self,
+        tensors: dict,
+        mode: str,
+        cols: torch.Tensor,
+        species_cols: np.ndarray,
+        level: torch.Tensor | None,
+        target: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One minibatch of :meth:`in_silico_perturb`: latents before and after the change
+        of the genes ``cols``, and the change of the decoded log-expression."""
+        x = tensors[REGISTRY_KEYS.X_KEY]
+        changed = x.clone()
+        if mode == "knockout":
+            changed[:, cols] = 0.0
+        elif self.module.likelihood == "gaussian":
+            changed[:, cols] = torch.maximum(x[:, cols], level)
+        else:  # the high level as a share of the sample's library
+            library = x[:, torch.as_tensor(species_cols)].sum(1, keepdim=True)
+            changed[:, cols] = torch.maximum(x[:, cols], (level * library).round())
+        decoded = []
+        for inp in (x, changed):
+            t = dict(tensors)
+            t[REGISTRY_KEYS.X_KEY] = inp
+            inf = self.module.inference(**self.module._get_inference_input(t))
+            mean = self._decode_into(t, inf, inf["z"], target)
+            decoded.append((inf["z"], mean[:, species_cols]))
+        (z0, m0), (z1, m1) = decoded
+        if self.module.likelihood == "gaussian":  # log-normalised values: a difference
+            return z0, z1, m1 - m0
+        eps = 1e-3 * m0.sum(1, keepdim=True) / m0.shape[1]
+        return z0, z1, torch.log((m1 + eps) / (m0 + eps))
 
     def _high_level(self, species: str, genes: pd.Index) -> np.ndarray:
         """95th percentile of each gene over the species' training samples (share of the

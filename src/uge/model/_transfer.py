@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import anndata as ad
@@ -11,7 +11,15 @@ import pandas as pd
 import torch
 
 from uge._constants import CONDITION_KEY
-from uge.core import knn_vote, label_checks, store_predictions
+from uge.core import (
+    knn_vote,
+    label_checks,
+    label_shifts,
+    prediction_table,
+    write_params,
+    write_predictions,
+    write_rows_layer,
+)
 
 from ._base import UGEBase
 
@@ -30,19 +38,20 @@ class TransferMixin(UGEBase):
         min_confidence: float = 0.0,
         batch_size: int | None = None,
         method: Literal["auto", "classifier", "knn"] = "auto",
+        key_added: str | None = None,
     ) -> pd.DataFrame:
         """Annotate one species' samples with another species' labels (zero-shot).
 
-        Computes the latents into ``adata.obsm["X_uge"]``. ``"knn"``: each target sample
-        gets the majority label of its ``n_neighbors`` nearest source samples there
-        (:func:`uge.tl.transfer_labels`). ``"classifier"``: the label classifier trained
-        with the model (``classification_weight``; on the labelled samples, see
-        ``uns["uge"]["label_transfer"]["uge"]["trained_on"]`` for how many of each
-        species). ``"auto"``: the classifier when the model has one and ``labels_key`` is
-        the registered key, else kNN. Target labels are never read here; compare with them
-        by :func:`uge.tl.annotation_scores` and :func:`uge.pl.annotation_accuracy`. The
-        annotation is zero-shot when the target species' samples were registered as
-        unlabelled (``unlabeled_category``) or the model has no classifier.
+        ``"knn"``: each target sample gets the majority label of its ``n_neighbors``
+        nearest source samples in the latent space (as :func:`uge.tl.transfer_labels`
+        does on ``obsm["X_uge"]``). ``"classifier"``: the label classifier trained with
+        the model (``classification_weight``, on the labelled samples; ``trained_on`` in
+        the parameters says how many of each species). ``"auto"``: the classifier when
+        the model has one and ``labels_key`` is the registered key, else kNN. Target
+        labels are never read here; compare with them by :func:`uge.tl.annotation_scores`
+        and :func:`uge.pl.annotation_accuracy`. The annotation is zero-shot when the
+        target species' samples were registered as unlabelled (``unlabeled_category``) or
+        the model has no classifier.
 
         Parameters
         ----------
@@ -61,18 +70,61 @@ class TransferMixin(UGEBase):
             Minibatch size for the latents.
         method
             ``"auto"``, ``"classifier"`` or ``"knn"``.
+        key_added
+            Also write the predictions to ``adata.obs[key_added]`` (NaN for samples not
+            predicted), the confidence to ``adata.obs[f"{key_added}_confidence"]`` and the
+            arguments to ``adata.uns["uge"][key_added]["params"]`` (e.g.
+            ``"uge_prediction"``, what :func:`uge.pl.annotation_accuracy` reads by
+            default); ``None`` (default) writes nothing.
 
         Returns
         -------
         pandas.DataFrame
-            ``prediction`` and ``confidence`` (share of votes) for the target samples, also
-            written to ``adata.obs["uge_prediction"]`` and ``adata.obs["uge_confidence"]``
-            (NaN for other samples); the arguments go to
-            ``adata.uns["uge"]["label_transfer"]["uge"]``.
+            ``prediction`` and ``confidence`` (share of votes, or the classifier's
+            probability) for the target samples.
         """
+        labels_key, classify = self._label_method(method, labels_key)
+        self._check_species(source_species, "source_species")
+        self._check_species(target_species, "target_species")
+        adata = self.adata if adata is None else adata
+        if labels_key not in adata.obs:
+            raise KeyError(f"adata.obs[{labels_key!r}] not found (passed as `labels_key`).")
+        z = self.get_latent_representation(adata, batch_size=batch_size)
+        skey = self._setup_args["species_key"]
+        params = {
+            "labels_key": labels_key,
+            "source_species": source_species,
+            "target_species": target_species,
+            "species_key": skey,
+            "min_confidence": float(min_confidence),
+        }
+        if classify:
+            target = (adata.obs[skey].astype(str) == target_species).to_numpy()
+            if not target.any():
+                raise ValueError(f"No samples of species {target_species!r} in adata.")
+            classes, proba = np.asarray(self.labels_), self._classifier_proba(z[target])
+            labelled = self.adata.obs[skey].astype(str).to_numpy()[self._labelled_samples()]
+            counts = pd.Series(labelled).value_counts()
+            params.update(
+                method="classifier", trained_on={str(k): int(v) for k, v in counts.items()}
+            )
+        else:
+            src, target = label_checks(
+                adata.obs, skey, labels_key, source_species, target_species, min_confidence
+            )
+            source_labels = adata.obs[labels_key][src].astype(str).to_numpy()
+            classes, proba, k = knn_vote(z[src], source_labels, z[target], n_neighbors)
+            params.update(method="knn", n_neighbors=k)
+        table = prediction_table(adata.obs_names[target], classes, proba, min_confidence)
+        if key_added is not None:
+            write_predictions(adata, table, key_added, params)
+        return table
+
+    def _label_method(self, method: str, labels_key: str | None) -> tuple[str, bool]:
+        """The labels to transfer, and whether the classifier transfers them."""
         if method not in ("auto", "classifier", "knn"):
             raise ValueError(f"method must be 'auto', 'classifier' or 'knn', got {method!r}.")
-        args = self._setup_args
+        registered = self._setup_args["labels_key"]
         has_head = self.module.classifier is not None
         if method == "classifier" and not has_head:
             raise ValueError(
@@ -80,70 +132,29 @@ class TransferMixin(UGEBase):
                 "unlabeled_category or pass classification_weight > 0 to UGE, or use "
                 "method='knn'."
             )
-        if method == "classifier" and labels_key not in (None, args["labels_key"]):
+        if method == "classifier" and labels_key not in (None, registered):
             raise ValueError(
-                f"The classifier predicts the registered labels ({args['labels_key']!r}), "
+                f"The classifier predicts the registered labels ({registered!r}), "
                 f"not {labels_key!r}; use method='knn'."
             )
-        labels_key = labels_key or args["labels_key"]
+        labels_key = labels_key or registered
         if labels_key is None:
             raise ValueError(
                 "No labels: pass `labels_key` (an obs column with the source's labels) or "
                 "register one with UGE.setup_anndata(adata, labels_key=...)."
             )
-        self._check_species(source_species, "source_species")
-        self._check_species(target_species, "target_species")
-        adata = self.adata if adata is None else adata
-        if labels_key not in adata.obs:
-            raise KeyError(f"adata.obs[{labels_key!r}] not found (passed as `labels_key`).")
-        z = self.get_latent_representation(adata, batch_size=batch_size)
-        adata.obsm["X_uge"] = z
-        if method == "classifier" or (
-            method == "auto" and has_head and labels_key == args["labels_key"]
-        ):
-            skey = args["species_key"]
-            target = (adata.obs[skey].astype(str) == target_species).to_numpy()
-            if not target.any():
-                raise ValueError(f"No samples of species {target_species!r} in adata.")
-            self.module.eval()
-            with torch.inference_mode():
-                device = next(self.module.parameters()).device
-                logits = self.module.classifier(torch.as_tensor(z[target], device=device))
-                proba = logits.softmax(-1).cpu().numpy()
-            labelled = self._labelled_samples()
-            trained_on = pd.Series(self.adata.obs[skey].astype(str).to_numpy()[labelled])
-            params = {
-                "method": "classifier",
-                "labels_key": labels_key,
-                "source_species": source_species,
-                "target_species": target_species,
-                "species_key": skey,
-                "use_rep": "X_uge",
-                "trained_on": {str(k): int(v) for k, v in trained_on.value_counts().items()},
-            }
-            return store_predictions(
-                adata, target, np.asarray(self.labels_), proba, min_confidence, "uge", params
-            )
-        src, tgt = label_checks(
-            adata.obs,
-            args["species_key"],
-            labels_key,
-            source_species,
-            target_species,
-            min_confidence,
+        classify = method == "classifier" or (
+            method == "auto" and has_head and labels_key == registered
         )
-        source_labels = adata.obs[labels_key][src].astype(str).to_numpy()
-        classes, proba, k = knn_vote(z[src], source_labels, z[tgt], n_neighbors)
-        params = {
-            "method": "knn",
-            "labels_key": labels_key,
-            "source_species": source_species,
-            "target_species": target_species,
-            "species_key": args["species_key"],
-            "use_rep": "X_uge",
-            "n_neighbors": k,
-        }
-        return store_predictions(adata, tgt, classes, proba, min_confidence, "uge", params)
+        return labels_key, classify
+
+    @torch.inference_mode()
+    def _classifier_proba(self, z: np.ndarray) -> np.ndarray:
+        """The label classifier's probabilities at latents ``z``."""
+        self.module.eval()
+        device = next(self.module.parameters()).device
+        logits = self.module.classifier(torch.as_tensor(z, device=device))
+        return logits.softmax(-1).cpu().numpy()
 
     def predict_perturbation(
         self,
@@ -152,9 +163,9 @@ class TransferMixin(UGEBase):
         labels: Sequence[str] | None = None,
         source_species: str | None = None,
         method: Literal["latent_arithmetic", "condition_token"] = "latent_arithmetic",
-        layer: str | None = None,
         adata: ad.AnnData | None = None,
         batch_size: int | None = None,
+        key_added: str | None = None,
     ) -> ad.AnnData:
         """Predict the target species' control samples under a condition measured elsewhere.
 
@@ -185,12 +196,15 @@ class TransferMixin(UGEBase):
             ``condition`` samples, or the target itself when no other species has any.
         method
             ``"latent_arithmetic"`` or ``"condition_token"``.
-        layer
-            Layer of ``adata`` to write to; ``None`` for ``f"uge_{condition}"``.
         adata
             AnnData with the model's genes; ``None`` for the training data.
         batch_size
             Minibatch size.
+        key_added
+            Also write the prediction to ``adata.layers[key_added]`` (e.g.
+            ``f"uge_{condition}"``): the predicted rows on the target's genes, 0 on the
+            other species' genes, NaN on all other rows; the arguments go to
+            ``adata.uns["uge"][key_added]["params"]``. ``None`` (default) writes nothing.
 
         Returns
         -------
@@ -201,11 +215,85 @@ class TransferMixin(UGEBase):
             with expected counts at each sample's own library size (counts input) or
             log-normalised values (log-normalised input); ``uns["uge"]`` records the
             arguments and the ``scale`` (``"counts"`` or ``"log1p"``) for
-            :func:`uge.tl.pseudobulk`. Also written to ``adata.layers[layer]``: those rows
-            on the target's genes; the other species' genes hold 0 and all other rows NaN.
+            :func:`uge.tl.pseudobulk`.
         """
         adata = self.adata if adata is None else adata
         self._validate_anndata(adata)
+        if method not in ("latent_arithmetic", "condition_token"):
+            raise ValueError(
+                f"method must be 'latent_arithmetic' or 'condition_token', got {method!r}."
+            )
+        obs = self._sample_groups(adata, condition)
+        self._check_species(target_species, "target_species")
+        source_species = self._shift_source(obs, condition, target_species, source_species)
+        rows = self._perturbation_rows(obs, target_species, labels)
+        decode, shift_from = self._perturbed_decoder(
+            method, adata, obs, rows, condition, source_species, target_species, batch_size
+        )
+        values = self._map_batches(decode, adata, rows, batch_size)
+        genes = np.flatnonzero(obs.attrs["gene_species"] == target_species)
+        params = {
+            "condition": condition,
+            "source_species": source_species,
+            "target_species": target_species,
+            "method": method,
+            "labels_key": self._setup_args["labels_key"] or "",
+            "scale": "counts" if self.module.likelihood == "nb" else "log1p",
+        }
+        if key_added is not None:
+            write_rows_layer(adata, key_added, rows, genes, values[:, genes])
+            write_params(adata, key_added, params)
+        pred_obs = adata.obs.iloc[rows].copy()
+        pred_obs["uge_shift_from"] = pd.Categorical(shift_from)
+        pred = ad.AnnData(
+            X=values[:, genes].astype(np.float32), obs=pred_obs, var=adata.var.iloc[genes].copy()
+        )
+        pred.uns["uge"] = params
+        return pred
+
+    def _perturbed_decoder(
+        self,
+        method: str,
+        adata: ad.AnnData,
+        obs: pd.DataFrame,
+        rows: np.ndarray,
+        condition: str,
+        source: str,
+        target: str,
+        batch_size: int | None,
+    ) -> tuple[Callable[[dict, dict, slice], torch.Tensor], np.ndarray]:
+        """The decoding of :meth:`predict_perturbation`'s ``method`` for the batches of
+        ``rows``, and where each row's shift comes from."""
+        target = self.species_.index(target)
+        if method == "latent_arithmetic":
+            offset, shift_from = self._label_offsets(
+                adata, obs, rows, condition, source, batch_size
+            )
+
+            def decode(tensors: dict, inference: dict, pos: slice) -> torch.Tensor:
+                z_new = inference["z"] + offset[pos].to(inference["z"].device)
+                return self._decode_into(tensors, inference, z_new, target)
+
+            return decode, shift_from
+        code = self._conditions().index(condition)
+
+        def encode_as_treated(tensors: dict, inference: dict, _: slice) -> torch.Tensor:
+            inputs = self.module._get_inference_input(tensors)
+            inputs["condition"] = torch.full_like(inputs["condition"], code)
+            new = self.module.inference(**inputs)
+            return self._decode_into(tensors, new, new["z"], target)
+
+        return encode_as_treated, np.full(len(rows), "condition token")
+
+    def _conditions(self) -> list[str]:
+        """The registered conditions, control included."""
+        return [
+            str(c) for c in self.adata_manager.get_state_registry(CONDITION_KEY).categorical_mapping
+        ]
+
+    def _sample_groups(self, adata: ad.AnnData, condition: str) -> pd.DataFrame:
+        """Each sample's species, label and condition (``attrs``: the genes' species),
+        after checking that ``condition`` is a treated condition of the model."""
         args = self._setup_args
         ckey, lkey, skey = args["condition_key"], args["labels_key"], args["species_key"]
         control = args["control_condition"]
@@ -214,36 +302,48 @@ class TransferMixin(UGEBase):
                 "The model was set up without a condition: register one with "
                 "UGE.setup_anndata(adata, condition_key=..., control_condition=...)."
             )
-        known = [
-            str(c) for c in self.adata_manager.get_state_registry(CONDITION_KEY).categorical_mapping
-        ]
+        known = self._conditions()
         if condition == control or condition not in known:
             raise ValueError(
                 f"condition={condition!r} is not a treated condition the model was trained "
                 f"with; known conditions: {[c for c in known if c != control]} (control: "
                 f"{control!r})."
             )
-        if method not in ("latent_arithmetic", "condition_token"):
-            raise ValueError(
-                f"method must be 'latent_arithmetic' or 'condition_token', got {method!r}."
-            )
-        self._check_species(target_species, "target_species")
-        species = adata.obs[skey].astype(str).to_numpy()
-        cond = adata.obs[ckey].astype(str).to_numpy()
-        lab = adata.obs[lkey].astype(str).to_numpy() if lkey else np.full(adata.n_obs, "all")
-        if source_species is None:
-            counts = pd.Series(species[cond == condition]).value_counts()
-            others = counts.drop(target_species, errors="ignore")
+        obs = pd.DataFrame(
+            {
+                "species": adata.obs[skey].astype(str).to_numpy(),
+                "label": adata.obs[lkey].astype(str).to_numpy() if lkey else "all",
+                "condition": adata.obs[ckey].astype(str).to_numpy(),
+            }
+        )
+        obs.attrs["gene_species"] = adata.var[skey].astype(str).to_numpy()
+        return obs
+
+    def _shift_source(
+        self, obs: pd.DataFrame, condition: str, target: str, source: str | None
+    ) -> str:
+        """The species whose ``condition`` samples give the shift (checked, or chosen)."""
+        if source is None:
+            counts = obs["species"][obs["condition"] == condition].value_counts()
+            others = counts.drop(target, errors="ignore")
             if not others.empty:
-                source_species = str(others.index[0])
-            elif target_species in counts.index:
-                source_species = target_species  # within one species, from other labels
+                source = str(others.index[0])
+            elif target in counts.index:
+                source = target  # within one species, from other labels
             else:
                 raise ValueError(
                     f"No species has {condition!r} samples in adata; the shift cannot be measured."
                 )
-        self._check_species(source_species, "source_species")
-        rows = (species == target_species) & (cond == control)
+        self._check_species(source, "source_species")
+        return source
+
+    def _perturbation_rows(
+        self, obs: pd.DataFrame, target: str, labels: Sequence[str] | None
+    ) -> np.ndarray:
+        """The target's control samples to predict (of ``labels`` only, if given)."""
+        control, lkey = self._setup_args["control_condition"], self._setup_args["labels_key"]
+        lab = obs["label"].to_numpy()
+        rows = (obs["species"] == target).to_numpy() & (obs["condition"] == control).to_numpy()
         if labels is not None:
             if lkey is None:
                 raise ValueError("`labels` needs a labels_key registered in setup_anndata.")
@@ -251,75 +351,41 @@ class TransferMixin(UGEBase):
             missing = sorted(set(labels) - set(lab[rows]))
             if missing:
                 raise ValueError(
-                    f"labels {missing} have no {target_species} {control!r} samples in "
+                    f"labels {missing} have no {target} {control!r} samples in "
                     f"adata.obs[{lkey!r}]; available: {sorted(set(lab[rows]))}."
                 )
             rows &= np.isin(lab, labels)
         if not rows.any():
-            raise ValueError(f"No {target_species} {control!r} samples in adata to predict.")
-        rows = np.flatnonzero(rows)
+            raise ValueError(f"No {target} {control!r} samples in adata to predict.")
+        return np.flatnonzero(rows)
 
-        target = self.species_.index(target_species)
-        if method == "latent_arithmetic":
-            src = species == source_species
-            z = np.zeros((adata.n_obs, self.module.proj_bias.shape[1]), dtype=np.float32)
-            z[src] = self.get_latent_representation(adata, np.flatnonzero(src), batch_size)
-            shifts = {}
-            for value in np.unique(lab[src]):
-                on, off = (
-                    src & (lab == value) & (cond == condition),
-                    src & (lab == value) & (cond == control),
-                )
-                if on.any() and off.any():
-                    shifts[value] = z[on].mean(0) - z[off].mean(0)
-            if not shifts:
-                raise ValueError(
-                    f"{source_species} has no label with both {condition!r} and {control!r} "
-                    "samples; the shift cannot be measured."
-                )
-            mean_shift = np.mean(list(shifts.values()), axis=0)
-            shift_from = np.where(
-                np.isin(lab[rows], list(shifts)),
-                f"{source_species}, same label",
-                f"{source_species}, mean over labels",
+    def _label_offsets(
+        self,
+        adata: ad.AnnData,
+        obs: pd.DataFrame,
+        rows: np.ndarray,
+        condition: str,
+        source: str,
+        batch_size: int | None,
+    ) -> tuple[torch.Tensor, np.ndarray]:
+        """The latent shift of each row (its label's in ``source``, else their mean), and
+        where it was measured."""
+        control = self._setup_args["control_condition"]
+        lab, cond = obs["label"].to_numpy(), obs["condition"].to_numpy()
+        src = (obs["species"] == source).to_numpy()
+        z = np.zeros((adata.n_obs, self.module.proj_bias.shape[1]), dtype=np.float32)
+        z[src] = self.get_latent_representation(adata, np.flatnonzero(src), batch_size)
+        shifts = label_shifts(z, lab, cond, condition, control, src)
+        if not shifts:
+            raise ValueError(
+                f"{source} has no label with both {condition!r} and {control!r} "
+                "samples; the shift cannot be measured."
             )
-            delta = np.stack([shifts.get(v, mean_shift) for v in lab[rows]])
-            offset = torch.as_tensor(delta, dtype=torch.float32)
-
-            def decode(tensors: dict, inference: dict, pos: slice) -> torch.Tensor:
-                z_new = inference["z"] + offset[pos].to(inference["z"].device)
-                return self._decode_into(tensors, inference, z_new, target)
-
-        else:
-            shift_from = np.full(len(rows), "condition token")
-            code = known.index(condition)
-
-            def decode(tensors: dict, inference: dict, _: slice) -> torch.Tensor:
-                inputs = self.module._get_inference_input(tensors)
-                inputs["condition"] = torch.full_like(inputs["condition"], code)
-                new = self.module.inference(**inputs)
-                return self._decode_into(tensors, new, new["z"], target)
-
-        values = self._map_batches(decode, adata, rows, batch_size)
-
-        genes = np.flatnonzero(adata.var[skey].astype(str).to_numpy() == target_species)
-        layer = f"uge_{condition}" if layer is None else layer
-        full = np.full(adata.shape, np.nan, dtype=np.float32)
-        full[rows] = 0.0
-        full[np.ix_(rows, genes)] = values[:, genes]
-        adata.layers[layer] = full
-        obs = adata.obs.iloc[rows].copy()
-        obs["uge_shift_from"] = pd.Categorical(shift_from)
-        pred = ad.AnnData(
-            X=values[:, genes].astype(np.float32), obs=obs, var=adata.var.iloc[genes].copy()
+        mean_shift = np.mean(list(shifts.values()), axis=0)
+        shift_from = np.where(
+            np.isin(lab[rows], list(shifts)),
+            f"{source}, same label",
+            f"{source}, mean over labels",
         )
-        pred.uns["uge"] = {
-            "condition": condition,
-            "source_species": source_species,
-            "target_species": target_species,
-            "method": method,
-            "labels_key": lkey or "",
-            "layer": layer,
-            "scale": "counts" if self.module.likelihood == "nb" else "log1p",
-        }
-        return pred
+        delta = np.stack([shifts.get(v, mean_shift) for v in lab[rows]])
+        return torch.as_tensor(delta, dtype=torch.float32), shift_from

@@ -3,24 +3,22 @@
 from __future__ import annotations
 
 import logging
-import os
 from typing import Literal
 
 import anndata as ad
 import pandas as pd
 from scvi.model.base import UnsupervisedTrainingMixin
 
-from uge._constants import VERSION
-from uge.core import GeneAlignment, check_genes, check_positive_int
+from uge.core import GeneAlignment, check_positive_int
 from uge.module import UGEModule
 
 from ._base import UGEBase
-from ._build import ModelInputs, from_registry, from_saved
+from ._build import ModelInputs, from_registry
 from ._expression import ExpressionMixin
 from ._genes import GenesMixin
 from ._inputs import check_params
 from ._insilico import InSilicoMixin
-from ._io import read_model, torch_device, write_model
+from ._io import SaveLoadMixin
 from ._query import QueryMixin
 from ._reactome import ReactomeMixin
 from ._setup import SetupMixin
@@ -38,6 +36,7 @@ class UGE(
     InSilicoMixin,
     ExpressionMixin,
     SetupMixin,
+    SaveLoadMixin,
     UnsupervisedTrainingMixin,
     UGEBase,
 ):
@@ -298,83 +297,3 @@ class UGE(
     # ----------------------------------------------------------------- outputs
 
     # --------------------------------------------------------------- save/load
-    def save(self, dir_path: str, overwrite: bool = False, save_anndata: bool = False) -> None:
-        """Save the model to a directory.
-
-        Weights go to ``model.pt`` (tensors only, read back with
-        ``torch.load(weights_only=True)``), everything else to ``uge_model.json``; loading
-        never executes code from the files.
-
-        Parameters
-        ----------
-        dir_path
-            Directory to write.
-        overwrite
-            Replace an existing directory's model files.
-        save_anndata
-            Also write the training AnnData to ``adata.h5ad``.
-        """
-        meta = {
-            "model": type(self).__name__,
-            "uge_version": VERSION,
-            "var_names": self.adata.var_names.to_numpy(dtype=str),
-            "registry": self.adata_manager.registry,
-            "init_params": self.init_params_,
-            "is_trained": self.is_trained_,
-            "history": self.history_,
-            "query": self.query_,
-            "inputs": {"prior_pairs": self.prior_pairs_, "gene_alignment": self.gene_alignment_},
-        }
-        write_model(dir_path, overwrite, self.module.state_dict(), meta)
-        if save_anndata:
-            self.adata.write_h5ad(os.path.join(dir_path, "adata.h5ad"))
-
-    @classmethod
-    def load(cls, dir_path: str, adata: ad.AnnData | None = None, accelerator: str = "auto") -> UGE:
-        """Load a model saved with :meth:`save`.
-
-        Parameters
-        ----------
-        dir_path
-            Directory written by :meth:`save`.
-        adata
-            AnnData with the same genes, in the same order, as the training data; it is
-            registered with the saved setup. ``None`` reads ``adata.h5ad`` saved with the model.
-        accelerator
-            ``"cpu"``, ``"gpu"`` or ``"auto"``.
-
-        Notes
-        -----
-        The model is rebuilt from its saved inputs (token genes, statistics, aligned pairs);
-        a model saved by an earlier uge 0.1.0 that did not record them is rebuilt from
-        ``adata`` as in training, then its weights are loaded.
-        """
-        state, meta = read_model(dir_path)
-        if meta.get("model") != cls.__name__:
-            raise ValueError(f"{dir_path} holds a {meta.get('model')!r} model, not {cls.__name__}.")
-        if adata is None:
-            path = os.path.join(dir_path, "adata.h5ad")
-            if not os.path.exists(path):
-                raise ValueError(
-                    f"No AnnData saved in {dir_path}: pass the AnnData to load with, "
-                    "`UGE.load(dir_path, adata)`, or save with `save(..., save_anndata=True)`."
-                )
-            adata = ad.read_h5ad(path)
-        check_genes(
-            adata.var_names,
-            pd.Index(meta["var_names"]),
-            "Pass an AnnData with the training genes in training order.",
-        )
-        registry = meta["registry"]
-        cls.setup_anndata(adata, source_registry=registry, **registry["setup_args"])
-        inputs = from_saved(cls._get_most_recent_anndata_manager(adata), meta, state)
-        init = meta["init_params"]
-        model = cls(adata, **init["non_kwargs"], **init.get("kwargs", {}), _inputs=inputs)
-        if meta.get("query"):
-            model.query_ = meta["query"]
-        model.module.load_state_dict(state)
-        model.is_trained_ = meta["is_trained"]
-        model.history_ = meta["history"]
-        model.to_device(torch_device(accelerator))
-        model.module.eval()
-        return model

@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
 
+from uge.core import result_params
 from uge.tl import annotation_scores
 
 from ._utils import finish
@@ -12,7 +13,7 @@ from ._utils import finish
 
 def annotation_accuracy(
     adata: ad.AnnData,
-    key: str = "uge",
+    key: str = "uge_prediction",
     labels_key: str | None = None,
     ax: Axes | None = None,
     show: bool | None = None,
@@ -48,7 +49,7 @@ def annotation_accuracy(
         The axes, unless the figure was shown.
     """
     scores = annotation_scores(adata, key, labels_key)
-    params = adata.uns["uge"]["label_transfer"][key]
+    params = result_params(adata, key, "run model.predict_labels(..., key_added=...) first")
     per_label = scores.drop(index="overall")
     overall = scores.loc["overall"]
     if ax is None:

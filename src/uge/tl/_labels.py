@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import f1_score
 
-from uge.core import knn_vote, label_checks, store_predictions
+from uge.core import knn_vote, label_checks, prediction_table, result_params, write_predictions
 
 
 def transfer_labels(
@@ -19,7 +19,7 @@ def transfer_labels(
     species_key: str = "species",
     n_neighbors: int = 15,
     min_confidence: float = 0.0,
-    key_added: str = "uge",
+    key_added: str = "uge_prediction",
 ) -> pd.DataFrame:
     """Annotate the target species' samples with the source species' labels (zero-shot).
 
@@ -46,9 +46,9 @@ def transfer_labels(
     min_confidence
         Predictions with a lower confidence become ``"unknown"``.
     key_added
-        Writes ``obs[f"{key_added}_prediction"]`` (categorical; NaN outside the target),
+        Writes ``obs[key_added]`` (categorical; NaN outside the target),
         ``obs[f"{key_added}_confidence"]`` and the arguments to
-        ``uns["uge"]["label_transfer"][key_added]``.
+        ``uns["uge"][key_added]["params"]``.
 
     Returns
     -------
@@ -74,22 +74,23 @@ def transfer_labels(
         "use_rep": use_rep,
         "n_neighbors": k,
     }
-    return store_predictions(
-        adata, tgt, classes, proba, min_confidence, key_added, {"method": "knn", **params}
-    )
+    table = prediction_table(adata.obs_names[tgt], classes, proba, min_confidence)
+    params = {"method": "knn", **params, "min_confidence": float(min_confidence)}
+    write_predictions(adata, table, key_added, params)
+    return table
 
 
 def annotation_scores(
-    adata: ad.AnnData, key: str = "uge", labels_key: str | None = None
+    adata: ad.AnnData, key: str = "uge_prediction", labels_key: str | None = None
 ) -> pd.DataFrame:
     """Accuracy and F1 of transferred labels per label and overall, with the chance model.
 
-    Compares ``obs[f"{key}_prediction"]`` (from :func:`transfer_labels` or
-    :meth:`uge.UGE.predict_labels`) with the target samples' true labels. The random-chance
-    model of the UGE paper draws each prediction from the source species' label
-    frequencies ``p_s``; with target frequencies ``p_t`` its expected scores are: accuracy of
-    label ``c`` ``p_s(c)``, F1 of ``c`` ``2 p_t(c) p_s(c) / (p_t(c) + p_s(c))``, overall
-    accuracy ``sum_c p_t(c) p_s(c)`` and macro-F1 the mean F1 over labels.
+    Compares ``obs[key]`` (from :func:`transfer_labels` or :meth:`uge.UGE.predict_labels`
+    with ``key_added``) with the target samples' true labels. The random-chance model of
+    the UGE paper draws each prediction from the source species' label frequencies ``p_s``;
+    with target frequencies ``p_t`` its expected scores are: accuracy of label ``c``
+    ``p_s(c)``, F1 of ``c`` ``2 p_t(c) p_s(c) / (p_t(c) + p_s(c))``, overall accuracy
+    ``sum_c p_t(c) p_s(c)`` and macro-F1 the mean F1 over labels.
 
     Parameters
     ----------
@@ -110,13 +111,11 @@ def annotation_scores(
         samples predicted right; ``"unknown"`` counts as wrong), ``f1``, ``chance_accuracy``
         and ``chance_f1``; the ``"overall"`` row holds accuracy and macro-F1.
     """
-    try:
-        params = adata.uns["uge"]["label_transfer"][key]
-    except (KeyError, TypeError):
-        raise KeyError(
-            f"No label transfer under key {key!r} in adata.uns['uge']['label_transfer']; run "
-            "model.predict_labels(...) or uge.tl.transfer_labels(...) first."
-        ) from None
+    params = result_params(
+        adata,
+        key,
+        "run model.predict_labels(..., key_added=...) or uge.tl.transfer_labels(...) first",
+    )
     species = adata.obs[params["species_key"]].astype(str)
     truth_key = labels_key or params["labels_key"]
     if truth_key not in adata.obs:
@@ -129,7 +128,7 @@ def annotation_scores(
             f"adata.obs[{params['labels_key']!r}]; scores need the target's true labels."
         )
     true = labels[tgt].astype(str).to_numpy()
-    pred = adata.obs[f"{key}_prediction"][tgt].astype(str).to_numpy()
+    pred = adata.obs[key][tgt].astype(str).to_numpy()
     src = (species == params["source_species"]).to_numpy()
     p_s = adata.obs[params["labels_key"]][src].astype(str).value_counts(normalize=True)
     if not set(true) & set(p_s.index):

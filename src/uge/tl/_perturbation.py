@@ -208,14 +208,7 @@ def perturbation_baselines(
         )
 
     def means(rows: pd.Series, genes: pd.Index) -> pd.DataFrame:
-        sub = adata[rows.to_numpy(), genes]
-        sub = ad.AnnData(
-            sub.X if layer is None else sub.layers[layer],
-            obs=pd.DataFrame(index=sub.obs_names),
-            var=pd.DataFrame(index=sub.var_names),
-        )
-        sub.obs["group"] = lab[rows].to_numpy()
-        return pseudobulk(sub, "group")
+        return _group_means(adata, rows.to_numpy(), genes, lab[rows].to_numpy(), layer)
 
     no_change = means(ctrl_rows, target_genes)
     src_on = means((species == source_species) & (cond == condition), source_genes)
@@ -236,10 +229,31 @@ def perturbation_baselines(
         orthologs, adata.var, species_key, [source_species, target_species], gene_key
     )
     if len(pairs):
-        names = adata.var_names
-        src, tgt = names[pairs[:, 0]], names[pairs[:, 1]]
-        flip = adata.var[species_key].astype(str).to_numpy()[pairs[:, 0]] == target_species
-        src, tgt = np.where(flip, tgt, src), np.where(flip, src, tgt)
-        mapped = per_label[src].T.groupby(tgt).mean().T  # labels × target genes with orthologs
+        mapped = _through_orthologs(per_label, adata.var, pairs, species_key, target_species)
         additive[mapped.columns] += mapped
     return {"no change": no_change, "additive": additive}
+
+
+def _group_means(
+    adata: ad.AnnData, rows: np.ndarray, genes: pd.Index, groups: np.ndarray, layer: str | None
+) -> pd.DataFrame:
+    """:func:`pseudobulk` of the samples ``rows`` and ``genes`` of ``adata`` by ``groups``."""
+    sub = adata[rows, genes]
+    sub = ad.AnnData(
+        sub.X if layer is None else sub.layers[layer],
+        obs=pd.DataFrame({"group": groups}, index=sub.obs_names),
+        var=pd.DataFrame(index=sub.var_names),
+    )
+    return pseudobulk(sub, "group")
+
+
+def _through_orthologs(
+    shift: pd.DataFrame, var: pd.DataFrame, pairs: np.ndarray, species_key: str, target: str
+) -> pd.DataFrame:
+    """Source genes' ``shift`` (labels × source genes) carried to their target orthologs
+    (the mean over a target gene's orthologs): labels × target genes with orthologs."""
+    names = var.index
+    src, tgt = names[pairs[:, 0]], names[pairs[:, 1]]
+    flip = var[species_key].astype(str).to_numpy()[pairs[:, 0]] == target
+    src, tgt = np.where(flip, tgt, src), np.where(flip, src, tgt)
+    return shift[src].T.groupby(tgt).mean().T

@@ -19,6 +19,7 @@ from uge.core import (
     response_similarity,
     species_genes,
     top_k_table,
+    write_params,
 )
 
 
@@ -71,8 +72,9 @@ def reactome(
         with) needs at least this many samples (at least 2) of the species; otherwise the
         gene's entry is NaN ("not measured"), never 0.
     key_added
-        ``adata.varm`` key to write; the column names go to ``adata.uns["uge"][key_added]``.
-        ``None`` writes nothing.
+        ``adata.varm`` key to write; the column names go to
+        ``adata.uns["uge"][key_added]["columns"]`` and the arguments to
+        ``adata.uns["uge"][key_added]["params"]``. ``None`` writes nothing.
 
     Returns
     -------
@@ -85,13 +87,15 @@ def reactome(
     )
     if key_added is not None:
         adata.varm[key_added] = table.to_numpy()
-        adata.uns.setdefault("uge", {})[key_added] = {
-            "columns": np.asarray(table.columns, dtype=object),
+        params = {
+            "species_key": species_key,
             "labels_key": labels_key or "",
             "condition_key": condition_key or "",
             "control_condition": control_condition,
+            "layer": layer or "",
             "min_samples": int(min_samples),
         }
+        write_params(adata, key_added, params, columns=np.asarray(table.columns, dtype=object))
     return table
 
 
