@@ -1,3 +1,9 @@
+"""Shared fixtures and the ``slow`` marker's automatic part.
+
+Tests that use the expensive trained fixtures (``trained``, ``heldout``) are marked
+``slow``; ``pytest -m "not slow"`` leaves them out.
+"""
+
 from __future__ import annotations
 
 import logging
@@ -9,6 +15,17 @@ import scvi
 import uge
 
 scvi.settings.progress_bar_style = "tqdm"
+
+#: Session fixtures that train a model: every test using one is marked ``slow``.
+EXPENSIVE_FIXTURES = frozenset({"trained", "heldout"})
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests that use an expensive session fixture ``slow`` (before ``-m``)."""
+    for item in items:
+        if EXPENSIVE_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,11 @@ import json
 
 import anndata as ad
 import numpy as np
+import pytest
 
 from uge._cli import main
+
+pytestmark = pytest.mark.slow  # the demo trains on 1,000 samples
 
 
 def test_demo_quick(tmp_path, capsys):

@@ -13,6 +13,8 @@ import pytest
 
 import uge
 
+pytestmark = pytest.mark.slow  # two processes, each importing torch and uge
+
 SCRIPT = textwrap.dedent(
     """
     import json, os, sys

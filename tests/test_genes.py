@@ -143,6 +143,7 @@ def test_map_genes_subset_and_errors(trained):
         model.map_genes("mouse", "rat", space="genes")
 
 
+@pytest.mark.slow
 def test_held_out_orthologs_are_learned_from_data(study):
     """Genes left out of the prior find their partners through the model, not by chance."""
     adata = study.copy()

@@ -104,6 +104,7 @@ def _semi_supervised(adata: ad.AnnData) -> pd.Series:
     return truth
 
 
+@pytest.mark.slow
 def test_classifier_trained_on_labelled_samples_only(adata):
     truth = _semi_supervised(adata)
     model = uge.UGE(adata, orthologs=adata.uns["orthologs"], d_model=32, n_heads=2, max_tokens=64)

@@ -107,6 +107,7 @@ def test_prediction_errors(heldout, kwargs, match):
         model.predict_perturbation(adata=full.copy(), **kwargs)
 
 
+@pytest.mark.slow
 def test_within_species_from_other_labels():
     """Rat liver under tetracycline, never measured, from rat's other organs (no mouse drug
     data). In this study tetracycline acts in brain and liver, not in kidney."""

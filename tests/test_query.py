@@ -35,6 +35,7 @@ def hidden_genes():
     return reference, full, truth, list(hidden)
 
 
+@pytest.mark.slow
 def test_query_genes_are_learned_and_the_reference_is_untouched(hidden_genes):
     reference, full, truth, hidden = hidden_genes
     z_ref = reference.get_latent_representation()
@@ -122,6 +123,7 @@ def test_query_genes_get_reactome_pairs_with_their_functional_partners(monkeypat
     assert np.mean([p in true for p in found["both"]]) > 0.6  # random: about 1 / 300
 
 
+@pytest.mark.slow
 def test_query_model_saves_loads_and_stays_frozen(hidden_genes, tmp_path):
     reference, full, _, _ = hidden_genes
     query = uge.UGE.prepare_query_anndata(full[full.obs["species"] == "rat"].copy(), reference)
@@ -142,6 +144,7 @@ def test_query_model_saves_loads_and_stays_frozen(hidden_genes, tmp_path):
         assert torch.equal(p.detach(), q)
 
 
+@pytest.mark.slow
 def test_new_species_is_annotated_from_the_reference_labels():
     study = uge.datasets.simulate_study(
         n_samples_per_species=80,
@@ -185,6 +188,7 @@ def test_new_species_is_annotated_from_the_reference_labels():
     assert set(mapping["source_gene"]) == set(query.var_names[query.var["species"] == "human"])
 
 
+@pytest.mark.slow
 def test_query_errors(hidden_genes):
     reference, full, _, _ = hidden_genes
     rat = full[full.obs["species"] == "rat"].copy()

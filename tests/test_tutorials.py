@@ -15,6 +15,7 @@ NOTEBOOKS = sorted((ROOT / "tutorials").glob("*.ipynb"))
 DATA = os.environ.get("UGE_DATA_DIR") or str(ROOT.parent / "shared" / "data")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs(path, tmp_path, monkeypatch):
     matplotlib.use("Agg")
