@@ -224,7 +224,7 @@ def test_gaussian_model_trains(study):
     uge.UGE.setup_anndata(adata, labels_key="organ")
     model = uge.UGE(adata, d_model=16, n_heads=2, max_tokens=32)
     model.train(max_epochs=2, enable_progress_bar=False)
-    rec = model.get_reconstructed_expression(layer=None)
+    rec = model.get_reconstructed_expression()
     assert np.isfinite(rec.to_numpy()).all()
 
 
@@ -293,16 +293,30 @@ def test_user_anndata_changes_only_under_documented_keys(study):
     model = uge.UGE(adata, orthologs=adata.uns["orthologs"], d_model=8, n_heads=2, max_tokens=16)
     model.train(max_epochs=1, enable_progress_bar=False)
     adata.obsm["X_uge"] = model.get_latent_representation()
-    model.get_gene_embedding()
-    model.get_reconstructed_expression()
+    model.get_gene_embedding()  # returned, not written
+    model.get_reconstructed_expression(key_added="uge_reconstruction")
+    model.predict_labels("mouse", "rat", key_added="uge_prediction")
+    model.predict_perturbation("tetracycline", "rat", key_added="uge_tetracycline")
+    uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
     assert (adata.X != before.X).nnz == 0
     assert adata.var.equals(before.var)
     pd.testing.assert_frame_equal(adata.obs[before.obs.columns], before.obs)
-    assert all(c.startswith("_scvi_") for c in adata.obs.columns.difference(before.obs.columns))
+    new_obs = set(adata.obs.columns.difference(before.obs.columns))
+    assert {c for c in new_obs if not c.startswith("_scvi_")} == {
+        "uge_prediction",
+        "uge_prediction_confidence",
+    }
     assert set(adata.obsm) == {"X_uge"}
-    assert set(adata.layers) == {"uge_reconstruction"}
-    assert set(adata.varm) == {"uge_gene_embedding"}
-    assert set(adata.uns) - set(before.uns) == {"_scvi_uuid", "_scvi_manager_uuid"}
+    assert set(adata.layers) == {"uge_reconstruction", "uge_tetracycline"}
+    assert set(adata.varm) == {"uge_reactome"}
+    assert set(adata.uns) - set(before.uns) == {"_scvi_uuid", "_scvi_manager_uuid", "uge"}
+    assert set(adata.uns["uge"]) == {
+        "uge_reconstruction",
+        "uge_prediction",
+        "uge_tetracycline",
+        "uge_reactome",
+    }
+    assert all("params" in v for v in adata.uns["uge"].values())
 
 
 @pytest.mark.parametrize(

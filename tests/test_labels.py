@@ -12,13 +12,19 @@ import uge
 def test_predict_labels(trained):
     model, a = trained
     adata = a.copy()
-    table = model.predict_labels("mouse", "rat", adata=adata)
+    before = {k: set(getattr(adata, k).keys()) for k in ("obs", "obsm", "layers", "uns")}
+    quiet = model.predict_labels("mouse", "rat", adata=adata)  # returns, writes nothing
+    assert {k: set(getattr(adata, k).keys()) for k in before} == before
+    table = model.predict_labels("mouse", "rat", adata=adata, key_added="uge_prediction")
+    pd.testing.assert_frame_equal(quiet, table)
     rat = (adata.obs["species"] == "rat").to_numpy()
     assert list(table.columns) == ["prediction", "confidence"]
     assert list(table.index) == list(adata.obs_names[rat])
-    assert "X_uge" in adata.obsm
+    assert "X_uge" not in adata.obsm
     assert adata.obs["uge_prediction"][~rat].isna().all()
-    assert np.isnan(adata.obs["uge_confidence"][~rat]).all()
+    assert (adata.obs["uge_prediction"][rat] == table["prediction"]).all()
+    assert np.isnan(adata.obs["uge_prediction_confidence"][~rat]).all()
+    assert adata.uns["uge"]["uge_prediction"]["params"]["method"] == "knn"
     assert table["confidence"].between(0, 1).all()
     scores = uge.tl.annotation_scores(adata)
     assert scores.loc["overall", "accuracy"] > 0.9
@@ -113,8 +119,8 @@ def test_classifier_trained_on_labelled_samples_only(adata):
     untrained = model.predict_labels("mouse", "rat", method="classifier")
     model.train(max_epochs=30, enable_progress_bar=False)
     assert model.history["classification_train"].iloc[-1, 0] < 0.1
-    pred = model.predict_labels("mouse", "rat")  # auto: the classifier
-    info = adata.uns["uge"]["label_transfer"]["uge"]
+    pred = model.predict_labels("mouse", "rat", key_added="uge_prediction")  # auto: classifier
+    info = adata.uns["uge"]["uge_prediction"]["params"]
     assert info["method"] == "classifier" and info["trained_on"] == {"mouse": 80}
     acc = (pred["prediction"].astype(str) == truth[pred.index]).mean()
     acc_untrained = (untrained["prediction"].astype(str) == truth[pred.index]).mean()
@@ -155,7 +161,7 @@ def test_knn_votes_at_most_a_typical_label_size():
     adata.obsm["X"] = rep
     pred = uge.tl.transfer_labels(adata, "organ", "m", "r", use_rep="X", n_neighbors=15)
     assert list(pred["prediction"].astype(str)) == ["a", "b"]
-    assert adata.uns["uge"]["label_transfer"]["uge"]["n_neighbors"] == 3
+    assert adata.uns["uge"]["uge_prediction"]["params"]["n_neighbors"] == 3
 
 
 def test_classifier_trains_with_one_labelled_sample_in_a_minibatch(adata):

@@ -46,7 +46,10 @@ def test_prediction_matches_simulator_truth(heldout):
 def test_prediction_anndata_and_layer(heldout):
     model, full, _ = heldout
     adata = full.copy()
-    pred = model.predict_perturbation("tetracycline", "rat", adata=adata)
+    quiet = model.predict_perturbation("tetracycline", "rat", adata=adata)
+    assert not adata.layers and "uge" not in adata.uns  # nothing written without key_added
+    pred = model.predict_perturbation("tetracycline", "rat", adata=adata, key_added="uge_tc")
+    np.testing.assert_array_equal(quiet.X, pred.X)
     rows = ((adata.obs["species"] == "rat") & (adata.obs["drug"] == "control")).to_numpy()
     rat = (adata.var["species"] == "rat").to_numpy()
     assert pred.shape == (rows.sum(), rat.sum())
@@ -58,7 +61,8 @@ def test_prediction_anndata_and_layer(heldout):
     x = np.asarray(pred.X)
     lib = np.asarray(adata.X[rows][:, rat].sum(1)).ravel()
     np.testing.assert_allclose(x.sum(1), lib, rtol=1e-4)
-    layer = adata.layers["uge_tetracycline"]
+    layer = adata.layers["uge_tc"]
+    assert adata.uns["uge"]["uge_tc"]["params"] == pred.uns["uge"]
     np.testing.assert_allclose(layer[np.ix_(rows, rat)], x)
     assert np.all(layer[np.ix_(rows, ~rat)] == 0)
     assert np.isnan(layer[~rows]).all()
@@ -68,7 +72,7 @@ def test_labels_and_layer_name(heldout):
     model, full, _ = heldout
     adata = full.copy()
     pred = model.predict_perturbation(
-        "tetracycline", "rat", labels=["brain"], layer="uge_x", adata=adata
+        "tetracycline", "rat", labels=["brain"], key_added="uge_x", adata=adata
     )
     assert set(pred.obs["organ"]) == {"brain"}
     assert "uge_x" in adata.layers and "uge_tetracycline" not in adata.layers
@@ -81,7 +85,7 @@ def test_condition_token_method(heldout):
     adata = full.copy()
     a = model.predict_perturbation("tetracycline", "rat", adata=adata)
     b = model.predict_perturbation(
-        "tetracycline", "rat", adata=adata, method="condition_token", layer="uge_token"
+        "tetracycline", "rat", adata=adata, method="condition_token"
     )
     assert b.uns["uge"]["method"] == "condition_token"
     assert a.shape == b.shape and not np.allclose(a.X, b.X)

@@ -23,7 +23,7 @@ def test_annotation_accuracy(trained, figdir):
     tmp_path = figdir
     model, a = trained
     adata = a.copy()
-    model.predict_labels("mouse", "rat", adata=adata)
+    model.predict_labels("mouse", "rat", adata=adata, key_added="uge_prediction")
     ax = uge.pl.annotation_accuracy(adata, show=False, save=".png")
     assert [t.get_text() for t in ax.get_xticklabels()] == ["brain", "liver"]
     assert "chance" in ax.get_title() and "accuracy" in ax.get_ylabel()

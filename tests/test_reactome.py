@@ -32,6 +32,7 @@ def test_reactome_matches_truth(study):
     assert list(table.columns) == ["brain|tetracycline", "liver|tetracycline"]
     np.testing.assert_array_equal(adata.varm["uge_reactome"], table.to_numpy())
     assert list(adata.uns["uge"]["uge_reactome"]["columns"]) == list(table.columns)
+    assert adata.uns["uge"]["uge_reactome"]["params"]["labels_key"] == "organ"
     assert not table.isna().any().any()
     responding = truth.abs().to_numpy() > 0.5
     r = np.corrcoef(table.to_numpy()[responding], truth.to_numpy()[responding])[0, 1]

@@ -279,6 +279,10 @@ class UGEBase(BaseModelClass):
             )
         return columns, np.stack(before), np.stack(after), source
 
+    def _gene_positions(self, species: str) -> np.ndarray:
+        """Positions of ``species``' genes in ``var`` (increasing)."""
+        return self.adata.var_names.get_indexer(self._genes_of(species))
+
     def _genes_of(self, species: str, genes: Sequence[str] | None = None) -> pd.Index:
         """``var_names`` of ``species``' genes, from var_names or the species' own names."""
         skey = self._setup_args["species_key"]

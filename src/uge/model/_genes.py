@@ -123,9 +123,7 @@ class GenesMixin(UGEBase):
         self._check_species(target_species, "target_species")
         if source_species == target_species:
             raise ValueError("source_species and target_species must differ.")
-        skey = self._setup_args["species_key"]
-        sp = self.adata.var[skey].astype(str).to_numpy()
-        tgt = self.adata.var_names[sp == target_species]
+        tgt = self._genes_of(target_species)
         src = self._genes_of(source_species, genes)
         profiles = self.gene_profiles(space)
         scores = cosine(profiles.loc[src].to_numpy(), profiles.loc[tgt].to_numpy())

@@ -72,16 +72,14 @@ class InSilicoMixin(UGEBase):
             raise ValueError("genes is empty: name at least one gene to perturb.")
         args = self._setup_args
         skey = args["species_key"]
-        var = self.adata.var
-        gene_species = var[skey].astype(str)
-        species, picked = species_of_genes(var, skey, self.species_, genes)
+        species, picked = species_of_genes(self.adata.var, skey, self.species_, genes)
         adata = self._validate_anndata(adata)
         own = np.flatnonzero((adata.obs[skey].astype(str) == species).to_numpy())
         rows = own if indices is None else np.asarray(indices)
         if not np.isin(rows, own).all():
             raise ValueError(f"indices must be {species} samples: {species} genes are perturbed.")
         cols = torch.as_tensor(self.adata.var_names.get_indexer(picked))
-        species_cols = np.flatnonzero((gene_species == species).to_numpy())
+        species_cols = self._gene_positions(species)
         level = None
         if mode == "overexpress":
             level = torch.as_tensor(self._high_level(species, picked), dtype=torch.float32)
@@ -145,9 +143,7 @@ class InSilicoMixin(UGEBase):
         obs_species = self.adata.obs[args["species_key"]].astype(str).to_numpy()
         rows = np.flatnonzero(obs_species == species)
         cols = self.adata.var_names.get_indexer(genes)
-        own = np.flatnonzero(
-            (self.adata.var[args["species_key"]].astype(str) == species).to_numpy()
-        )
+        own = self._gene_positions(species)
         x = self.adata.X if args["layer"] is None else self.adata.layers[args["layer"]]
         parts = []
         for _, chunk in row_chunks(x, rows, own):

@@ -81,8 +81,9 @@ def read_model(dir_path: str, map_location: str | torch.device = "cpu") -> tuple
         raise ValueError(f"{meta_path} is not a UGE model description (no format {FORMAT!r}).")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise ValueError(
-            f"{dir_path} was saved by a newer uge (format {meta['format_version']}); "
-            "upgrade uge to load it."
+            f"{dir_path} was saved by uge {meta.get('uge_version', '?')} in model format "
+            f"{meta['format_version']}, newer than this uge {VERSION} reads (format "
+            f"{FORMAT_VERSION}); upgrade uge to load it."
         )
     try:
         state_dict = torch.load(model_path, map_location=map_location, weights_only=True)

@@ -231,7 +231,7 @@ class TransferMixin(UGEBase):
             method, adata, obs, rows, condition, source_species, target_species, batch_size
         )
         values = self._map_batches(decode, adata, rows, batch_size)
-        genes = np.flatnonzero(obs.attrs["gene_species"] == target_species)
+        genes = self._gene_positions(target_species)  # adata has the model's genes
         params = {
             "condition": condition,
             "source_species": source_species,
@@ -292,8 +292,8 @@ class TransferMixin(UGEBase):
         ]
 
     def _sample_groups(self, adata: ad.AnnData, condition: str) -> pd.DataFrame:
-        """Each sample's species, label and condition (``attrs``: the genes' species),
-        after checking that ``condition`` is a treated condition of the model."""
+        """Each sample's species, label and condition, after checking that ``condition``
+        is a treated condition of the model."""
         args = self._setup_args
         ckey, lkey, skey = args["condition_key"], args["labels_key"], args["species_key"]
         control = args["control_condition"]
@@ -316,7 +316,6 @@ class TransferMixin(UGEBase):
                 "condition": adata.obs[ckey].astype(str).to_numpy(),
             }
         )
-        obs.attrs["gene_species"] = adata.var[skey].astype(str).to_numpy()
         return obs
 
     def _shift_source(

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import false_discovery_control
 
-from uge.core import log_normalise, species_of_genes
+from uge.core import genes_of, log_normalise, species_of_genes
 
 
 def rank_genes_by_shift(
@@ -83,7 +83,7 @@ def rank_genes_by_shift(
         return float(np.mean(d0 - d1))
 
     # expression bins over the species' genes, on its samples
-    species_genes = adata.var_names[(adata.var[skey].astype(str) == species).to_numpy()]
+    species_genes = genes_of(adata.var, skey, species)
     x = adata[own][:, species_genes].X
     mean = np.asarray(log_normalise(x, model.module.likelihood != "gaussian").mean(0)).ravel()
     edges = np.quantile(mean, np.linspace(0, 1, n_bins + 1)[1:-1])

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import sparse
 
 from uge._constants import TARGET_SUM
-from uge.core import check_expression, ortholog_pairs
+from uge.core import check_expression, genes_of, ortholog_pairs
 
 Scale = Literal["counts", "log1p"]
 
@@ -195,8 +195,8 @@ def perturbation_baselines(
     species = obs[species_key].astype(str)
     cond = obs[condition_key].astype(str)
     lab = obs[labels_key].astype(str) if labels_key else pd.Series("all", index=obs.index)
-    target_genes = adata.var_names[adata.var[species_key].astype(str) == target_species]
-    source_genes = adata.var_names[adata.var[species_key].astype(str) == source_species]
+    target_genes = genes_of(adata.var, species_key, target_species)
+    source_genes = genes_of(adata.var, species_key, source_species)
     ctrl_rows = (species == target_species) & (cond == control_condition)
     if labels is not None:
         ctrl_rows &= lab.isin([str(v) for v in labels])
