@@ -54,7 +54,8 @@ def test_untrained_model_does_not_align(adata):
 
 
 def test_scanpy_chain(trained):
-    model, adata = trained
+    model, shared = trained
+    adata = shared.copy()
     adata.obsm["X_uge"] = model.get_latent_representation()
     sc.pp.neighbors(adata, use_rep="X_uge", n_neighbors=10)
     sc.tl.umap(adata)
@@ -72,8 +73,8 @@ def test_history_and_losses(trained):
     assert recon[-1] < recon[0]
 
 
-def test_gene_embedding(trained):
-    model, adata = trained
+def test_gene_embedding(trained_copy):
+    model, adata = trained_copy  # get_gene_embedding writes into model.adata
     emb = model.get_gene_embedding()
     assert list(emb.index) == list(adata.var_names)
     np.testing.assert_array_equal(adata.varm["uge_gene_embedding"], emb.to_numpy())
@@ -90,8 +91,8 @@ def test_gene_embedding(trained):
     assert random < 0.3
 
 
-def test_reconstruction_layer(trained):
-    model, adata = trained
+def test_reconstruction_layer(trained_copy):
+    model, adata = trained_copy  # the layers are written into model.adata
     rec = model.get_reconstructed_expression()
     assert "uge_reconstruction" in adata.layers
     layer = adata.layers["uge_reconstruction"]
