@@ -2,8 +2,9 @@
 
 The session fixtures ``study``, ``trained`` and ``heldout`` are built once and shared by
 many tests, so they are read-only: a test that needs to write works on a copy (the ``adata``
-fixture, ``study.copy()``, ``trained_copy``, or ``adata=...copy()`` for model methods, which
-otherwise write into ``model.adata``, the shared AnnData). After each test, the AnnData
+fixture, ``study.copy()``, ``trained_copy``, or ``adata=...copy()`` for model methods called
+with ``key_added=``, which otherwise write into ``model.adata``, the shared AnnData). After
+each test, the AnnData
 objects of these fixtures are compared with a snapshot taken when they were built, and a
 test that changed them fails, naming what it changed.
 
@@ -153,8 +154,8 @@ def adata(study) -> ad.AnnData:
 def trained(study):
     """A UGE model trained on (a copy of) the small study, with its AnnData (read-only).
 
-    The AnnData is ``model.adata``: model methods called without ``adata=`` write into it;
-    use :func:`trained_copy` for those.
+    The AnnData is ``model.adata``: model methods called with ``key_added=`` and without
+    ``adata=`` write into it; use :func:`trained_copy` for those.
     """
     a = study.copy()
     uge.UGE.setup_anndata(a, labels_key="organ", condition_key="drug")

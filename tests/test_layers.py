@@ -122,3 +122,34 @@ def test_tools_and_plots_use_no_private_model_attributes(path):
         and "model" in ast.unparse(node.value)
     ]
     assert private == []
+
+
+def _long_functions(path: Path, limit: int = 100) -> list[str]:
+    """Functions of a file whose code (from ``def`` to the end, docstring left out) runs
+    over ``limit`` lines."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            lines = node.end_lineno - node.lineno + 1
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                lines -= first.end_lineno - first.lineno + 1
+            if lines > limit:
+                found.append(f"{path.name}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+def test_functions_stay_short():
+    """No function's code is over 100 lines (docstrings aside), and the UGE class's file
+    stays about the size of scvi-tools' SCVI."""
+    assert [f for path in MODULES for f in _long_functions(path)] == []
+    assert len((SRC / "model" / "_uge.py").read_text().splitlines()) <= 350
+
+
+def test_the_length_check_can_fail(tmp_path):
+    """101 statements after a docstring: 102 lines of code counted, the docstring not."""
+    body = "\n".join(f"    x{i} = {i}" for i in range(101))
+    path = tmp_path / "long.py"
+    path.write_text(f'def f():\n    """A docstring\n    of three lines.\n    """\n{body}\n')
+    assert _long_functions(path, 100) == ["long.py:1 f (102 lines)"]
+    assert _long_functions(path, 102) == []

@@ -84,9 +84,7 @@ def test_condition_token_method(heldout):
     model, full, _ = heldout
     adata = full.copy()
     a = model.predict_perturbation("tetracycline", "rat", adata=adata)
-    b = model.predict_perturbation(
-        "tetracycline", "rat", adata=adata, method="condition_token"
-    )
+    b = model.predict_perturbation("tetracycline", "rat", adata=adata, method="condition_token")
     assert b.uns["uge"]["method"] == "condition_token"
     assert a.shape == b.shape and not np.allclose(a.X, b.X)
 

@@ -103,9 +103,9 @@ def test_query_genes_get_reactome_pairs_with_their_functional_partners(monkeypat
         found[mode] = [(names[min(a, b)], names[max(a, b)]) for a, b in new]  # mouse first
         if mode == "both":
             calls = []
-            measure = uge.model._query.measured_reactome
+            measure = uge.model._build.measured_reactome
             monkeypatch.setattr(
-                uge.model._query,
+                uge.model._build,
                 "measured_reactome",
                 lambda adata, args, calls=calls, measure=measure: (
                     calls.append(adata.n_obs) or measure(adata, args)

@@ -56,9 +56,7 @@ def main() -> None:
             extended = uge.UGE.load_query_data(query, model, orthologs=adata.uns["orthologs"])
             extended.train(max_epochs=2, enable_progress_bar=False)
             extended.save(str(HERE / "uge_0.1.0_query"), overwrite=True)
-            np.save(
-                HERE / "uge_0.1.0_query" / "latents.npy", extended.get_latent_representation()
-            )
+            np.save(HERE / "uge_0.1.0_query" / "latents.npy", extended.get_latent_representation())
 
 
 if __name__ == "__main__":

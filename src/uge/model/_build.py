@@ -247,15 +247,16 @@ def _query_statistics(
 
 
 def _query_candidates(
-    adata: ad.AnnData, gene_species: np.ndarray, module, pairs: np.ndarray, std: np.ndarray
+    adata: ad.AnnData,
+    gene_species: np.ndarray,
+    n_species: int,
+    module,
+    pairs: np.ndarray,
+    std: np.ndarray,
 ) -> np.ndarray:
     """Token genes of a query: the reference's, and for a new species its genes chosen as
     in training (new genes of known species are decoded, not read)."""
-    n_ref, n_species, n_ref_species = (
-        len(module.gene_mean),
-        gene_species.max() + 1,
-        module.n_species,
-    )
+    n_ref, n_ref_species = len(module.gene_mean), module.n_species
     candidates = np.zeros((n_species, len(gene_species)), dtype=bool)
     candidates[:n_ref_species, :n_ref] = module.token_candidates.cpu().numpy()
     if n_species > n_ref_species:

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from scvi import REGISTRY_KEYS
 
-from uge.core import write_rows_layer
+from uge.core import write_params, write_rows_layer
 
 from ._base import UGEBase
 
@@ -70,4 +70,6 @@ class ExpressionMixin(UGEBase):
         rows = np.arange(adata.n_obs) if indices is None else np.asarray(indices)
         if key_added is not None:
             write_rows_layer(adata, key_added, rows, np.arange(adata.n_vars), values)
+            params = {"target_species": target_species or "", "n_samples": len(rows)}
+            write_params(adata, key_added, params)
         return pd.DataFrame(values, index=adata.obs_names[rows], columns=adata.var_names)
