@@ -25,100 +25,103 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import RESULTS, run_child, write
+from _harness import RESULTS, command, run, section, setup_model, simulate, train_timed, write
 
 GENES = 4000  # per species
 TYPES = 5
-
-MAKE = r"""
-import sys
-import anndata as ad, numpy as np, pandas as pd
-from scipy import sparse
-
-n_cells, n_genes, n_types, path = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-rng = np.random.default_rng(0)
-blocks, obs = [], []
-for s, species in enumerate(("mouse", "rat")):
-    n = n_cells // 2
-    base = rng.normal(0, 1.5, n_genes)
-    types = rng.integers(n_types, size=n)
-    rows, cols = [], []
-    for t in range(n_types):
-        cells = np.flatnonzero(types == t)
-        logit = base + rng.normal(0, 1, n_genes) * (rng.random(n_genes) < 0.1)
-        p = np.exp(logit) / np.exp(logit).sum()
-        detected = rng.poisson(n_genes // 10, len(cells))
-        rows.append(np.repeat(cells, detected))
-        cols.append(rng.choice(n_genes, size=detected.sum(), p=p))
-    rows, cols = np.concatenate(rows), np.concatenate(cols) + s * n_genes
-    vals = rng.geometric(0.5, len(rows)).astype(np.float32)
-    x = sparse.csr_matrix((vals, (rows, cols)), shape=(n, 2 * n_genes))
-    x.sum_duplicates()
-    blocks.append(x)
-    obs.append(pd.DataFrame({"species": species, "cell_type": [f"type{t}" for t in types]},
-                            index=[f"{species}{i}" for i in range(n)]))
-var = pd.DataFrame({"species": np.repeat(["mouse", "rat"], n_genes),
-                    "gene": [f"g{j}" for j in range(n_genes)] * 2},
-                   index=[f"{s}:g{j}" for s in ("mouse", "rat") for j in range(n_genes)])
-adata = ad.AnnData(sparse.vstack(blocks).tocsr(), obs=pd.concat(obs), var=var)
-adata.write_h5ad(path)
-"""
-
-SETUP = r"""
-import json, resource, sys
-import anndata as ad, numpy as np, pandas as pd, torch, uge
-
-torch.set_num_threads(1)
-path, backed = sys.argv[1], sys.argv[2] == "backed"
-rss = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-adata = ad.read_h5ad(path, backed="r" if backed else None)
-loaded = rss()
-n = adata.n_vars // 2
-orthologs = pd.DataFrame({"mouse": [f"g{j}" for j in range(n)], "rat": [f"g{j}" for j in range(n)]})
-uge.UGE.setup_anndata(adata, labels_key="cell_type")
-model = uge.UGE(adata, orthologs=orthologs)
-print("RESULT " + json.dumps({"loaded_mib": loaded, "peak_mib": rss()}))
-"""
-
-TRAIN = r"""
-import json, sys, time
-import scvi, torch, uge
-from lightning.pytorch.callbacks import Callback
-
-torch.set_num_threads(1)
-n_species, n_cells, n_genes, epochs, batch_size = (int(a) for a in sys.argv[1:6])
-precision, accelerator = sys.argv[6:8]
-names = ("mouse", "rat", "human", "macaque", "dog", "pig", "cow", "chicken", "zebrafish",
-         "frog")[:n_species]
-scvi.settings.seed = 0
-adata = uge.datasets.simulate_study(n_samples_per_species=n_cells // n_species, species=names,
-                                    n_genes=n_genes, seed=0)
-uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
-orthologs = adata.uns["orthologs"] if n_species > 1 else None
-model = uge.UGE(adata, orthologs=orthologs, gene_alignment="orthologs")
+NAMES = ("mouse", "rat", "human", "macaque", "dog", "pig", "cow", "chicken", "zebrafish", "frog")
 
 
-class Clock(Callback):
-    def __init__(self):
-        self.times = []
+def make(n_cells: int, n_genes: int, n_types: int, path: str) -> None:
+    """Write synthetic sparse counts of two species with one-to-one orthologs to ``path``."""
+    import anndata as ad
+    import numpy as np
+    import pandas as pd
+    from scipy import sparse
 
-    def on_train_epoch_start(self, trainer, pl_module):
-        self.times.append([time.perf_counter()])
+    rng = np.random.default_rng(0)
+    blocks, obs = [], []
+    for s, species in enumerate(("mouse", "rat")):
+        n = n_cells // 2
+        base = rng.normal(0, 1.5, n_genes)
+        types = rng.integers(n_types, size=n)
+        rows, cols = [], []
+        for t in range(n_types):
+            cells = np.flatnonzero(types == t)
+            logit = base + rng.normal(0, 1, n_genes) * (rng.random(n_genes) < 0.1)
+            p = np.exp(logit) / np.exp(logit).sum()
+            detected = rng.poisson(n_genes // 10, len(cells))
+            rows.append(np.repeat(cells, detected))
+            cols.append(rng.choice(n_genes, size=detected.sum(), p=p))
+        rows, cols = np.concatenate(rows), np.concatenate(cols) + s * n_genes
+        vals = rng.geometric(0.5, len(rows)).astype(np.float32)
+        x = sparse.csr_matrix((vals, (rows, cols)), shape=(n, 2 * n_genes))
+        x.sum_duplicates()
+        blocks.append(x)
+        obs.append(
+            pd.DataFrame(
+                {"species": species, "cell_type": [f"type{t}" for t in types]},
+                index=[f"{species}{i}" for i in range(n)],
+            )
+        )
+    var = pd.DataFrame(
+        {
+            "species": np.repeat(["mouse", "rat"], n_genes),
+            "gene": [f"g{j}" for j in range(n_genes)] * 2,
+        },
+        index=[f"{s}:g{j}" for s in ("mouse", "rat") for j in range(n_genes)],
+    )
+    adata = ad.AnnData(sparse.vstack(blocks).tocsr(), obs=pd.concat(obs), var=var)
+    adata.write_h5ad(path)
 
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.times[-1].append(time.perf_counter())
+
+def setup_memory(path: str, mode: str) -> dict[str, float]:
+    """Resident memory (MiB) after reading ``path`` (``mode``: memory or backed), and the
+    peak after ``UGE.setup_anndata`` and ``UGE(adata, orthologs=...)``."""
+    import resource
+
+    import anndata as ad
+    import pandas as pd
+    import torch
+
+    import uge
+
+    torch.set_num_threads(1)
+    adata = ad.read_h5ad(path, backed="r" if mode == "backed" else None)
+    loaded = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    genes = [f"g{j}" for j in range(adata.n_vars // 2)]
+    uge.UGE.setup_anndata(adata, labels_key="cell_type")
+    uge.UGE(adata, orthologs=pd.DataFrame({"mouse": genes, "rat": genes}))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"loaded_mib": loaded, "peak_mib": peak}
 
 
-clock = Clock()
-kwargs = {} if precision == "32" else {"precision": precision}
-model.train(max_epochs=epochs + 1, batch_size=batch_size, accelerator=accelerator,
-            enable_progress_bar=False, callbacks=[clock], check_val_every_n_epoch=10_000,
-            **kwargs)
-seconds = sum(b - a for a, b in clock.times[1:])
-loss = float(model.history["reconstruction_loss_train"].to_numpy().ravel()[-1])
-print("RESULT " + json.dumps({"cells_per_s": len(model.train_indices) * epochs / seconds,
-                              "genes": adata.n_vars, "loss": loss}))
-"""
+def throughput(
+    n_species: int,
+    n_cells: int,
+    n_genes: int,
+    epochs: int,
+    batch_size: int,
+    precision: str,
+    accelerator: str,
+) -> dict[str, float]:
+    """Training cells per second after a warm-up epoch on a simulated study, last loss."""
+    import torch
+
+    torch.set_num_threads(1)
+    adata = simulate(
+        0, n_samples_per_species=n_cells // n_species, species=NAMES[:n_species], n_genes=n_genes
+    )
+    orthologs = adata.uns["orthologs"] if n_species > 1 else None
+    model = setup_model(adata, orthologs, gene_alignment="orthologs")
+    kwargs = {} if precision == "32" else {"precision": precision}
+    seconds = train_timed(model, epochs, batch_size=batch_size, accelerator=accelerator, **kwargs)
+    loss = float(model.history["reconstruction_loss_train"].to_numpy().ravel()[-1])
+    return {
+        "cells_per_s": len(model.train_indices) * epochs / seconds,
+        "genes": adata.n_vars,
+        "loss": loss,
+    }
 
 
 def main() -> None:
@@ -142,57 +145,43 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "scale.md"))
     args = parser.parse_args()
     before = None if args.before is None else str(Path(args.before) / "src")
-    command = " ".join(sys.argv[1:])
-    lines = [
-        "## Scale",
-        "",
-        f"`python benchmarks/bench_scale.py {command}`".replace(" `", "`"),
-        "",
+    extra = ["before, in memory: peak"] if before else []
+    header = [
+        "cells",
+        "h5ad (MiB)",
+        "in memory: after reading",
+        "in memory: peak",
+        "backed: after reading",
+        "backed: peak",
+    ]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.cells:
+            path = Path(tmp) / f"cells{n}.h5ad"
+            run(make, n, GENES, TYPES, path, threads=1)
+            res = {mode: run(setup_memory, path, mode, threads=1) for mode in ("memory", "backed")}
+            old = None
+            if before and n <= args.before_cells:
+                old = run(setup_memory, path, "memory", threads=1, src=before)
+            print(n, res, old, flush=True)
+            row = [f"{n:,}", f"{path.stat().st_size / 2**20:.0f}"]
+            for m in ("memory", "backed"):
+                row += [f"{res[m]['loaded_mib']:.0f}", f"{res[m]['peak_mib']:.0f}"]
+            if before:
+                row.append(f"{old['peak_mib']:.0f}" if old else "not run")
+            rows.append(row)
+            path.unlink()
+    text = (
         f"Setup memory: synthetic sparse counts, 2 species × {GENES:,} genes, about 10% of "
         "a cell's genes detected, 5 cell types, one-to-one orthologs (gene alignment "
         "'both', from cell-type profiles); peak resident memory (MiB) of a fresh process "
         "after `UGE.setup_anndata` + `UGE(adata, orthologs=...)`, and after reading the "
-        "data alone.",
-        "",
-        "| cells | h5ad (MiB) | in memory: after reading | in memory: peak | "
-        "backed: after reading | backed: peak |" + (" before, in memory: peak |" if before else ""),
-        "| ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if before else ""),
-    ]
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in args.cells:
-            path = Path(tmp) / f"cells{n}.h5ad"
-            run_child(MAKE, [n, GENES, TYPES, path])
-            res = {mode: run_child(SETUP, [path, mode]) for mode in ("memory", "backed")}
-            old = {}
-            if before and n <= args.before_cells:
-                old = run_child(SETUP, [path, "memory"], src=before)
-            print(n, res, old, flush=True)
-            row = (
-                f"| {n:,} | {path.stat().st_size / 2**20:.0f} | "
-                + " | ".join(
-                    f"{res[m]['loaded_mib']:.0f} | {res[m]['peak_mib']:.0f}"
-                    for m in ("memory", "backed")
-                )
-                + " |"
-            )
-            if before:
-                row += f" {old['peak_mib']:.0f} |" if old else " not run |"
-            lines.append(row)
-            path.unlink()
-    if not args.cells:
-        del lines[3:]  # no setup table
-    lines += [
-        "",
-        f"Training throughput: simulated studies (`simulate_study(n_genes={args.train_genes})`, "
-        f"{args.train_cells:,} samples in all, split evenly over the species), default model, "
-        f"batch size {args.batch_size}, gene alignment 'orthologs', cells per second over "
-        f"{args.epochs} epochs after one warm-up epoch, one torch thread, accelerator "
-        f"{args.accelerator!r}.",
-        "",
-        "| species | genes in all | precision | cells/s | last training loss |"
-        + (" before: cells/s |" if before else ""),
-        "| ---: | ---: | --- | ---: | ---: |" + (" ---: |" if before else ""),
-    ]
+        "data alone."
+    )
+    lines = ["## Scale", "", command(__file__, *sys.argv[1:])]
+    if args.cells:
+        lines += ["", *section(None, text, header + extra, "r" * len(header + extra), rows)]
+    rows = []
     for precision in args.precision:
         for n_species in args.species:
             argv = [
@@ -204,16 +193,26 @@ def main() -> None:
                 precision,
                 args.accelerator,
             ]
-            res = run_child(TRAIN, argv)
-            old = run_child(TRAIN, argv, src=before) if before and precision == "32" else {}
+            res = run(throughput, *argv, threads=1)
+            old = None
+            if before and precision == "32":
+                old = run(throughput, *argv, threads=1, src=before)
             print(n_species, precision, res, old, flush=True)
-            row = (
-                f"| {n_species} | {res['genes']:,} | {precision} | {res['cells_per_s']:.0f} | "
-                f"{res['loss']:.3f} |"
-            )
+            row = [n_species, f"{res['genes']:,}", precision, f"{res['cells_per_s']:.0f}"]
+            row.append(f"{res['loss']:.3f}")
             if before:
-                row += f" {old['cells_per_s']:.0f} |" if old else " |"
-            lines.append(row)
+                row.append(f"{old['cells_per_s']:.0f}" if old else "")
+            rows.append(row)
+    text = (
+        f"Training throughput: simulated studies (`simulate_study(n_genes={args.train_genes})`, "
+        f"{args.train_cells:,} samples in all, split evenly over the species), default model, "
+        f"batch size {args.batch_size}, gene alignment 'orthologs', cells per second over "
+        f"{args.epochs} epochs after one warm-up epoch, one torch thread, accelerator "
+        f"{args.accelerator!r}."
+    )
+    header = ["species", "genes in all", "precision", "cells/s", "last training loss"]
+    extra = ["before: cells/s"] if before else []
+    lines += ["", *section(None, text, header + extra, "rrlrr" + "r" * len(extra), rows)]
     write(args.out, lines)
 
 

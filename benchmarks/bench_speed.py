@@ -14,37 +14,35 @@ from __future__ import annotations
 
 import argparse
 import platform
+from typing import Any
 
 import torch
-from _common import CONFIGS, RESULTS, run_configs, write
-
-BODY = r"""
-import resource, time
-from lightning.pytorch.callbacks import Callback
-
-
-class Clock(Callback):
-    def __init__(self):
-        self.starts, self.ends = [], []
-
-    def on_train_epoch_start(self, trainer, pl_module):
-        self.starts.append(time.perf_counter())
-
-    def on_train_epoch_end(self, trainer, pl_module):
-        self.ends.append(time.perf_counter())
+from _harness import (
+    CONFIGS,
+    RESULTS,
+    command,
+    run,
+    section,
+    setup_model,
+    simulate,
+    train_timed,
+    write,
+)
 
 
-clock = Clock()
-model.train(max_epochs=arg + 1, enable_progress_bar=False, callbacks=[clock],
-            check_val_every_n_epoch=10_000)
-seconds = sum(e - s for s, e in zip(clock.starts[1:], clock.ends[1:]))
-print(json.dumps({
-    "samples_per_s": len(model.train_indices) * arg / seconds,
-    "s_per_epoch": seconds / arg,
-    "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-    "parameters": sum(p.numel() for p in model.module.parameters()),
-}))
-"""
+def child(config: dict[str, Any], epochs: int) -> dict[str, float]:
+    """Time ``epochs`` epochs of one configuration on the default study (seed 0)."""
+    import resource
+
+    adata = simulate(0)
+    model = setup_model(adata, **{"orthologs": adata.uns["orthologs"], **config})
+    seconds = train_timed(model, epochs)
+    return {
+        "samples_per_s": len(model.train_indices) * epochs / seconds,
+        "s_per_epoch": seconds / epochs,
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "parameters": sum(p.numel() for p in model.module.parameters()),
+    }
 
 
 def main() -> None:
@@ -52,23 +50,27 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs per configuration")
     parser.add_argument("--out", default=str(RESULTS / "speed.md"))
     args = parser.parse_args()
-    lines = [
-        "## Training speed and memory",
-        "",
-        f"`python benchmarks/bench_speed.py --epochs {args.epochs}`: simulated study, 1,000 "
-        f"samples (2,090 genes), batch size 128, {torch.get_num_threads()} torch threads, "
-        f"{platform.processor() or platform.machine()}, torch {torch.__version__}.",
-        "",
-        "| configuration | parameters | samples/s | s/epoch | peak memory (MiB) |",
-        "| --- | ---: | ---: | ---: | ---: |",
-    ]
-    names = [n for n in CONFIGS if "ortholog" not in n]
-    for name, r in run_configs(BODY, args.epochs, names):
-        lines.append(
-            f"| {name} | {r['parameters']:,} | {r['samples_per_s']:.0f} | "
-            f"{r['s_per_epoch']:.1f} | {r['peak_rss_mib']:.0f} |"
+    rows = []
+    for name in [n for n in CONFIGS if "ortholog" not in n]:
+        r = run(child, CONFIGS[name], args.epochs)
+        print(name, r, flush=True)
+        rows.append(
+            (
+                name,
+                f"{r['parameters']:,}",
+                f"{r['samples_per_s']:.0f}",
+                f"{r['s_per_epoch']:.1f}",
+                f"{r['peak_rss_mib']:.0f}",
+            )
         )
-    write(args.out, lines)
+    text = (
+        f"{command(__file__, '--epochs', args.epochs)}: simulated study, 1,000 "
+        f"samples (2,090 genes), batch size 128, {torch.get_num_threads()} torch threads, "
+        f"{platform.processor() or platform.machine()}, torch {torch.__version__}."
+    )
+    header = ["configuration", "parameters", "samples/s", "s/epoch", "peak memory (MiB)"]
+    title = "Training speed and memory"
+    write(args.out, section(title, text, header, "lrrrr", rows))
 
 
 if __name__ == "__main__":
