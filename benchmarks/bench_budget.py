@@ -36,8 +36,8 @@ def child(config: dict[str, Any], seconds: int) -> dict[str, float]:
     adata.obsm["X_uge"] = model.get_latent_representation()
     uge.tl.transfer_labels(adata, "organ", "mouse", "rat")
     acc, chance = uge.tl.annotation_scores(adata).loc["overall", ["accuracy", "chance_accuracy"]]
-    uge.tl.transfer_labels(adata, "drug", "mouse", "rat", key_added="drug")
-    drug = uge.tl.annotation_scores(adata, "drug").loc["overall", "accuracy"]
+    uge.tl.transfer_labels(adata, "drug", "mouse", "rat", key_added="uge_drug")
+    drug = uge.tl.annotation_scores(adata, "uge_drug").loc["overall", "accuracy"]
     return {
         "epochs": len(model.history["reconstruction_loss_train"]),
         "accuracy": float(acc),
