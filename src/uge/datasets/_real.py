@@ -10,6 +10,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from uge._constants import TARGET_SUM
 from uge.pp import concat_species
 
 ENV = "UGE_DATA_DIR"
@@ -83,7 +84,7 @@ def load_baron(
         hvg = {}
         for species, a in adatas.items():
             log = a.copy()
-            sc.pp.normalize_total(log, target_sum=1e4)
+            sc.pp.normalize_total(log, target_sum=TARGET_SUM)
             sc.pp.log1p(log)
             sc.pp.highly_variable_genes(log, n_top_genes=n_top_genes)
             hvg[species] = set(a.var_names[log.var["highly_variable"].to_numpy()])

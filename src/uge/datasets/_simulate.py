@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ..pp import concat_species
+from uge._constants import TARGET_SUM
+from uge.pp import concat_species
 
 logger = logging.getLogger(__name__)
 
@@ -494,7 +495,7 @@ def _simulate_species(
         "response_family": genes["response_family"],
         "baseline": genes["baseline"],
         "drug": genes["drug"],
-        "group_means": np.log1p(1e4 * _softmax_cols(log_mu, axis=0)),
+        "group_means": np.log1p(TARGET_SUM * _softmax_cols(log_mu, axis=0)),
         "batch_shift": samples["batch_shift"],
     }
     return _species_anndata(species, design, samples, genes["genes"]), info

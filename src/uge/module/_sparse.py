@@ -17,7 +17,7 @@ for _message in ("Sparse CSR tensor support is in beta", "Sparse invariant check
     warnings.filterwarnings("ignore", message=_message, category=UserWarning)
 
 
-def is_sparse(x: torch.Tensor) -> bool:
+def is_sparse_tensor(x: torch.Tensor) -> bool:
     """Whether ``x`` is a sparse CSR tensor."""
     return x.layout == torch.sparse_csr
 
@@ -35,7 +35,7 @@ def block(x: torch.Tensor, cols: torch.Tensor, rows: torch.Tensor | None = None)
     For sparse ``x`` only the stored entries are read: the cost is the number of entries
     plus the size of the block.
     """
-    if not is_sparse(x):
+    if not is_sparse_tensor(x):
         return x[:, cols] if rows is None else x[rows[:, None], cols[None, :]]
     r, c, v = _entries(x)
     n_rows, n_cols = x.shape
@@ -57,7 +57,7 @@ def own_species_sums(
     x: torch.Tensor, species: torch.Tensor, gene_species: torch.Tensor
 ) -> torch.Tensor:
     """``(B, 1)`` sum of each sample's values over the genes of its own species."""
-    if not is_sparse(x):
+    if not is_sparse_tensor(x):
         return (x * (gene_species[None, :] == species[:, None])).sum(1, keepdim=True)
     r, c, v = _entries(x)
     own = gene_species[c] == species[r]
