@@ -6,9 +6,15 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import anndata as ad
+
+    from .model import UGE
 
 CONDITION = "tetracycline"
 SOURCE, TARGET = "mouse", "rat"
@@ -22,13 +28,32 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
     import scanpy as sc
     import scvi
 
-    import uge
-
     scvi.settings.seed = seed
     out.mkdir(parents=True, exist_ok=True)
     sc.settings.figdir = out
     start = time.perf_counter()
-    n, genes, epochs = (150, 300, 40) if quick else (500, 1000, None)
+    study, truth, orthologs, held = _simulate(quick, seed)
+    train, model, report = _train(study, orthologs, held, quick, progress)
+    report["annotation"] = _annotate(model, study, held)
+    report["gene_mapping"] = _map_genes(model, train, orthologs, truth["functional_map"])
+    report["perturbation"], figure = _perturbation(model, study, train, orthologs, truth, held)
+    _write_outputs(out, study, model, figure, seed)
+    report["total_seconds"] = round(time.perf_counter() - start, 1)
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    print(
+        f"\nwrote {out}/: annotation_accuracy.png, perturbation_scatter.png, umap_X_uge.png, "
+        f"demo.h5ad (obsm['X_uge'], obs['uge_prediction'], layers['uge_{CONDITION}']), "
+        f"model/, report.json ({report['total_seconds']:.0f} s in all)"
+    )
+    sys.stdout.flush()
+    return report
+
+
+def _simulate(quick: bool, seed: int) -> tuple[ad.AnnData, dict, pd.DataFrame, np.ndarray]:
+    """The simulated study, its truth, its ortholog table and the held-out samples' mask."""
+    import uge
+
+    n, genes = (150, 300) if quick else (500, 1000)
     study = uge.datasets.simulate_study(n_samples_per_species=n, n_genes=genes, seed=seed)
     truth = study.uns.pop("uge_truth")
     orthologs = study.uns.pop("orthologs")
@@ -39,18 +64,30 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
         f"{len(orthologs)} ortholog pairs"
     )
     print(f"held out: all {int(held.sum())} {TARGET} x {CONDITION} samples (never trained on)")
+    return study, truth, orthologs, held
+
+
+def _train(
+    study: ad.AnnData, orthologs: pd.DataFrame, held: np.ndarray, quick: bool, progress: bool
+) -> tuple[ad.AnnData, UGE, dict]:
+    """Train UGE on all samples but the held-out ones; the training data, model and report."""
+    import uge
 
     train = study[~held].copy()
     uge.UGE.setup_anndata(train, labels_key="organ", condition_key="drug")
     model = uge.UGE(train, orthologs=orthologs)
     t0 = time.perf_counter()
-    model.train(max_epochs=epochs, enable_progress_bar=progress)
+    model.train(max_epochs=40 if quick else None, enable_progress_bar=progress)
     seconds = time.perf_counter() - t0
     n_epochs = len(model.history["reconstruction_loss_train"])
     print(f"trained {n_epochs} epochs on {train.n_obs} samples in {seconds:.0f} s")
-    report: dict = {"train_seconds": round(seconds, 1), "epochs": n_epochs}
+    return train, model, {"train_seconds": round(seconds, 1), "epochs": n_epochs}
 
-    # ---- organ annotation of rat samples from mouse labels ---------------------------------
+
+def _annotate(model: UGE, study: ad.AnnData, held: np.ndarray) -> dict:
+    """Organ annotation of rat samples from mouse labels: print and report the scores."""
+    import uge
+
     model.predict_labels(SOURCE, TARGET, adata=study)
     scores = uge.tl.annotation_scores(study)
     held_acc = float(
@@ -66,10 +103,13 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
         f"{TARGET} x {CONDITION} samples {held_acc:.3f}"
     )
     print(_table(scores.drop(index="overall")[["n", "accuracy", "chance_accuracy", "f1"]]))
-    report["annotation"] = {"held_out_accuracy": held_acc, **_records(scores)}
+    return {"held_out_accuracy": held_acc, **_records(scores)}
 
-    # ---- gene correspondence: mouse genes mapped to rat genes --------------------------------
-    fmap = truth["functional_map"]
+
+def _map_genes(model: UGE, train: ad.AnnData, orthologs: pd.DataFrame, fmap: pd.DataFrame) -> dict:
+    """Mouse genes mapped to rat genes by UGE and two baselines: print and report top-1 hits."""
+    import uge
+
     uge.tl.reactome(train, labels_key="organ", condition_key="drug")
     table = pd.DataFrame(
         {
@@ -93,15 +133,20 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
         f"{model.gene_alignment_['added']} added by reactome similarity"
     )
     print(_table(genes))
-    report["gene_mapping"] = {"top1": _records(genes), "alignment": model.gene_alignment_}
+    return {"top1": _records(genes), "alignment": model.gene_alignment_}
 
-    # ---- rat organs under tetracycline ----------------------------------------------------
-    rat_genes = study.var_names[study.var["species"] == TARGET]
-    organs = list(study.obs["organ"].cat.categories)
-    gm = truth["group_means"]
-    observed = _rows(gm, [f"{TARGET}|{o}|{CONDITION}" for o in organs], organs, rat_genes)
-    control = _rows(gm, [f"{TARGET}|{o}|control" for o in organs], organs, rat_genes)
-    responding = truth["responding"][CONDITION]
+
+def _predicted_means(
+    model: UGE,
+    study: ad.AnnData,
+    train: ad.AnnData,
+    orthologs: pd.DataFrame,
+    held: np.ndarray,
+    rat_genes: pd.Index,
+) -> dict[str, pd.DataFrame]:
+    """Rat organ means under the drug: UGE's two predictions, the baselines, the held-out data."""
+    import uge
+
     methods = {
         "UGE": model.predict_perturbation(CONDITION, TARGET, adata=study),
         "UGE, condition token": model.predict_perturbation(
@@ -119,6 +164,45 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
         )
     )
     means["held-out samples"] = uge.tl.pseudobulk(study[held, rat_genes], "organ")
+    return means
+
+
+def _perturbation(
+    model: UGE,
+    study: ad.AnnData,
+    train: ad.AnnData,
+    orthologs: pd.DataFrame,
+    truth: dict,
+    held: np.ndarray,
+) -> tuple[dict, dict[str, Any]]:
+    """Rat organs under the drug: the report and what the scatter figure shows."""
+    rat_genes = study.var_names[study.var["species"] == TARGET]
+    organs = list(study.obs["organ"].cat.categories)
+    gm = truth["group_means"]
+    observed = _rows(gm, [f"{TARGET}|{o}|{CONDITION}" for o in organs], organs, rat_genes)
+    control = _rows(gm, [f"{TARGET}|{o}|control" for o in organs], organs, rat_genes)
+    responding = truth["responding"][CONDITION]
+    means = _predicted_means(model, study, train, orthologs, held, rat_genes)
+    report = _perturbation_report(means, observed, control, responding, organs)
+    figure = {
+        "means": {m: means[m] for m in ("UGE", "additive", "no change")},
+        "observed": observed,
+        "control": control,
+        "groups": [o for o in organs if responding[o]],
+    }
+    return report, figure
+
+
+def _perturbation_report(
+    means: dict[str, pd.DataFrame],
+    observed: pd.DataFrame,
+    control: pd.DataFrame,
+    responding: pd.Series,
+    organs: list[str],
+) -> dict:
+    """R² of every method's organ means against the truth: print and report them."""
+    import uge
+
     r2 = {m: uge.tl.perturbation_r2(v, observed, 100, control) for m, v in means.items()}
     table = pd.DataFrame({m: r["r2"] for m, r in r2.items()}).loc[organs]
     table.insert(0, "responds", responding.loc[organs].map({True: "yes", False: "no"}))
@@ -128,7 +212,7 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
         ((table["UGE"] > table["additive"]) & (table["UGE"] > table["no change"]))[resp].sum()
     )
     print(
-        f"\n{TARGET} organs under {CONDITION}: R² (squared Pearson over the {len(rat_genes)} "
+        f"\n{TARGET} organs under {CONDITION}: R² (squared Pearson over the {observed.shape[1]} "
         f"{TARGET} genes) of predicted vs true log1p(CP10k) group means; 'held-out samples' "
         "is the mean of the held-out samples themselves (the noise floor of a measurement)"
     )
@@ -143,7 +227,7 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
         "R² over the top 100 DEGs, median over responding organs: "
         + ", ".join(f"{m} {v:.3f}" for m, v in degs.loc[resp].median().items())
     )
-    report["perturbation"] = {
+    return {
         "r2": _records(table),
         "r2_degs": _records(degs),
         "median_r2_responding": median.to_dict(),
@@ -151,14 +235,21 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
         "responding": [o for o in organs if responding[o]],
     }
 
-    # ---- figures and files -----------------------------------------------------------------
+
+def _write_outputs(
+    out: Path, study: ad.AnnData, model: UGE, figure: dict[str, Any], seed: int
+) -> None:
+    """The figures (into ``sc.settings.figdir``), ``demo.h5ad`` and the saved model."""
+    import scanpy as sc
+
+    import uge
+
     uge.pl.annotation_accuracy(study, show=False, save=".png")
-    shown = [o for o in organs if responding[o]]
     uge.pl.perturbation_scatter(
-        {m: means[m] for m in ("UGE", "additive", "no change")},
-        observed,
-        control,
-        groups=shown,
+        figure["means"],
+        figure["observed"],
+        figure["control"],
+        groups=figure["groups"],
         observed_name="true",
         show=False,
         save=".png",
@@ -168,15 +259,6 @@ def run(out: Path, quick: bool, seed: int, progress: bool) -> dict:
     sc.pl.umap(study, color=["species", "organ", "drug"], show=False, save="_X_uge.png")
     study.write_h5ad(out / "demo.h5ad")
     model.save(str(out / "model"), overwrite=True)
-    report["total_seconds"] = round(time.perf_counter() - start, 1)
-    (out / "report.json").write_text(json.dumps(report, indent=2))
-    print(
-        f"\nwrote {out}/: annotation_accuracy.png, perturbation_scatter.png, umap_X_uge.png, "
-        f"demo.h5ad (obsm['X_uge'], obs['uge_prediction'], layers['uge_{CONDITION}']), "
-        f"model/, report.json ({report['total_seconds']:.0f} s in all)"
-    )
-    sys.stdout.flush()
-    return report
 
 
 def _rows(frame: pd.DataFrame, rows: list[str], names: list[str], genes) -> pd.DataFrame:
