@@ -88,7 +88,8 @@ def _annotate(model: UGE, study: ad.AnnData, held: np.ndarray) -> dict:
     """Organ annotation of rat samples from mouse labels: print and report the scores."""
     import uge
 
-    model.predict_labels(SOURCE, TARGET, adata=study)
+    study.obsm["X_uge"] = model.get_latent_representation(study)
+    model.predict_labels(SOURCE, TARGET, adata=study, key_added="uge_prediction")
     scores = uge.tl.annotation_scores(study)
     held_acc = float(
         (study.obs["uge_prediction"][held].astype(str) == study.obs["organ"][held].astype(str))
@@ -148,13 +149,15 @@ def _predicted_means(
     import uge
 
     methods = {
-        "UGE": model.predict_perturbation(CONDITION, TARGET, adata=study),
+        "UGE": model.predict_perturbation(
+            CONDITION, TARGET, adata=study, key_added=f"uge_{CONDITION}"
+        ),
         "UGE, condition token": model.predict_perturbation(
             CONDITION,
             TARGET,
             adata=study,
             method="condition_token",
-            layer=f"uge_{CONDITION}_token",
+            key_added=f"uge_{CONDITION}_token",
         ),
     }
     means = {name: uge.tl.pseudobulk(pred, "organ") for name, pred in methods.items()}
