@@ -121,7 +121,7 @@ def main() -> None:
         adata = adata[(adata.obs["species"] == "mouse").to_numpy()].copy()
         adata = adata[:, (adata.var["species"] == "mouse").to_numpy()].copy()
         uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
-        measured = uge.core.reactome_frame(adata, "uge_reactome").fillna(0.0)
+        measured = uge.tl._reactome._reactome_frame(adata, "uge_reactome").fillna(0.0)
         truth = truth_all.loc[measured.index, measured.columns]
         organs = sorted({c.split("|")[0] for c in measured.columns})
         start = [f"{o}|{DRUGS[i % len(DRUGS)]}" for i, o in enumerate(organs)]

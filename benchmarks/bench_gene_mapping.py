@@ -197,7 +197,7 @@ def _coexpression(x: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 def baron_evidence(data_dir: str | None, seed: int = 0) -> list[str]:
     adata = uge.datasets.load_baron(data_dir)
     prior, test = _split(adata, seed)
-    x = uge.core.log_normalise(adata.X, True)
+    x = uge.tl._reactome.log_normalised(adata.X, True)
     x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
     per = {}
     for sp in ("human", "mouse"):

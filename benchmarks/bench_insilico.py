@@ -24,7 +24,7 @@ from _common import RESULTS, write
 from scipy.stats import false_discovery_control
 
 import uge
-from uge.core import log_normalise
+from uge.tl._reactome import log_normalised
 
 N_GENES = 20
 N_RANDOM = 50
@@ -56,7 +56,7 @@ def main() -> None:
         obs = adata.obs
         mouse_genes = adata.var_names[adata.var["species"] == "mouse"]
         is_mouse = (obs["species"] == "mouse").to_numpy()
-        level = np.asarray(log_normalise(adata[is_mouse][:, mouse_genes].X, True).mean(0))
+        level = np.asarray(log_normalised(adata[is_mouse][:, mouse_genes].X, True).mean(0))
         decile = pd.Series(
             np.searchsorted(np.quantile(level.ravel(), np.linspace(0, 1, 11)[1:-1]), level.ravel()),
             index=mouse_genes,

@@ -100,7 +100,7 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
             ).to_numpy()
         adata = full[~held].copy()
         uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
-        measured = uge.core.reactome_frame(adata, "uge_reactome")
+        measured = uge.tl._reactome._reactome_frame(adata, "uge_reactome")
         completed = uge.tl.predict_reactome(measured, rank=10)
         uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
         model = uge.UGE(adata, orthologs=adata.uns["orthologs"])

@@ -64,7 +64,7 @@ def across(seed: int, species: tuple[str, ...], step_factor: float = 1.0) -> dic
     model.train(max_epochs=epochs, enable_progress_bar=False)
     seconds = time.perf_counter() - t0
     rat = (study.obs["species"] == TARGET).to_numpy()
-    model.predict_labels(SOURCE, TARGET, adata=study, key_added="uge_prediction")
+    model.predict_labels(SOURCE, TARGET, adata=study)
     accuracy = float(
         (study.obs["uge_prediction"][rat].astype(str) == study.obs["organ"][rat].astype(str)).mean()
     )
