@@ -245,8 +245,9 @@ def run(
 
     Returns
     -------
-    The function's result, ``None`` when it returned none. Exits with the end of the
-    child's error output if it fails.
+    Any
+        The function's result, ``None`` when it returned none. Exits with the end of the
+        child's error output if it fails.
     """
     module = Path(inspect.getfile(fn)).stem
     env = dict(os.environ)

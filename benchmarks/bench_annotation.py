@@ -18,10 +18,11 @@ import inspect
 import sys
 import time
 
+import anndata as ad
 import pandas as pd
 import scanpy as sc
 import scvi
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, setup_model, train, write
 from sklearn.metrics import f1_score
 from sklearn.neighbors import KNeighborsClassifier
 
@@ -57,49 +58,57 @@ def main() -> None:
     args = parser.parse_args()
     full = uge.datasets.load_baron(args.data_dir)
     ortho = uge.pp.ortholog_matrix(full)
-    lines = [
-        "## Cross-species cell-type annotation, Baron pancreas",
-        "",
-        f"`python benchmarks/bench_annotation.py {' '.join(sys.argv[1:])}`: {full.n_obs} cells "
+    rows = []
+    for source, target in (("mouse", "human"), ("human", "mouse")):
+        truth = full.obs["cell_type"].astype(str)
+        ref = truth.where(full.obs["species"] == source, UNKNOWN)
+        results = []
+        if "uge" in args.methods:
+            for max_tokens in args.max_tokens:
+                results += uge_rows(full, ref, source, target, truth, args, max_tokens)
+        if "scanvi" in args.methods:
+            results += scanvi_rows(ortho, ref, target, truth, args)
+        if "pca" in args.methods:
+            results += pca_rows(ortho, source, truth)
+        for name, acc, f1, s in results:
+            rows.append((f"{source} -> {target}", name, f"{acc:.3f}", f"{f1:.3f}", f"{s:.0f}"))
+            print(rows[-1], flush=True)
+    text = (
+        f"{command(__file__, *sys.argv[1:])}: {full.n_obs} cells "
         f"({(full.obs['species'] == 'human').sum()} human, "
         f"{(full.obs['species'] == 'mouse').sum()} mouse), {full.n_vars} genes, "
         f"{len(full.uns['orthologs'])} one-to-one ortholog pairs; the target's cell types "
         "are hidden from every method. Accuracy and macro-F1 over the target's cells "
-        "(macro over the target's cell types).",
-        "",
-        "| direction | method | accuracy | macro-F1 | train s |",
-        "| --- | --- | ---: | ---: | ---: |",
-    ]
-    for source, target in (("mouse", "human"), ("human", "mouse")):
-        truth = full.obs["cell_type"].astype(str)
-        ref = truth.where(full.obs["species"] == source, UNKNOWN)
-        rows = []
-
-        if "uge" in args.methods:
-            for max_tokens in args.max_tokens:
-                rows += uge_rows(full, ref, source, target, truth, args, max_tokens)
-        if "scanvi" in args.methods:
-            rows += scanvi_rows(ortho, ref, target, truth, args)
-        if "pca" in args.methods:
-            rows += pca_rows(ortho, source, truth)
-        for name, acc, f1, s in rows:
-            line = f"| {source} -> {target} | {name} | {acc:.3f} | {f1:.3f} | {s:.0f} |"
-            print(line, flush=True)
-            lines.append(line)
-    write(args.out, lines)
+        "(macro over the target's cell types)."
+    )
+    header = ["direction", "method", "accuracy", "macro-F1", "train s"]
+    title = "Cross-species cell-type annotation, Baron pancreas"
+    write(args.out, section(title, text, header, "llrrr", rows))
 
 
-def uge_rows(full, ref, source, target, truth, args, max_tokens: int) -> list[tuple]:
+def uge_rows(
+    full: ad.AnnData,
+    ref: pd.Series,
+    source: str,
+    target: str,
+    truth: pd.Series,
+    args: argparse.Namespace,
+    max_tokens: int,
+) -> list[tuple]:
     """UGE trained on the source's labels, scored by its classifier and by kNN."""
     rows = []
     scvi.settings.seed = args.seed
     adata = full.copy()
     adata.obs["cell_type_ref"] = ref.to_numpy()
-    uge.UGE.setup_anndata(adata, labels_key="cell_type_ref", unlabeled_category=UNKNOWN)
-    model = uge.UGE(adata, orthologs=adata.uns["orthologs"], max_tokens=max_tokens)
-    start = time.perf_counter()
-    model.train(max_epochs=args.epochs, enable_progress_bar=False)
-    took = time.perf_counter() - start
+    model = setup_model(
+        adata,
+        adata.uns["orthologs"],
+        labels_key="cell_type_ref",
+        condition_key=None,
+        unlabeled_category=UNKNOWN,
+        max_tokens=max_tokens,
+    )
+    took = train(model, args.epochs)
     for method in ("classifier", "knn"):
         pred = model.predict_labels(source, target, method=method)["prediction"]
         tokens = "" if max_tokens == DEFAULT_TOKENS else f", {max_tokens} tokens"
@@ -107,7 +116,9 @@ def uge_rows(full, ref, source, target, truth, args, max_tokens: int) -> list[tu
     return rows
 
 
-def scanvi_rows(ortho, ref, target, truth, args) -> list[tuple]:
+def scanvi_rows(
+    ortho: ad.AnnData, ref: pd.Series, target: str, truth: pd.Series, args: argparse.Namespace
+) -> list[tuple]:
     """scVI then scANVI on the one-to-one orthologs, species as batch."""
     scvi.settings.seed = args.seed
     o = ortho.copy()
@@ -115,16 +126,16 @@ def scanvi_rows(ortho, ref, target, truth, args) -> list[tuple]:
     scvi.model.SCVI.setup_anndata(o, batch_key="species", labels_key="cell_type_ref")
     start = time.perf_counter()
     vae = scvi.model.SCVI(o)
-    vae.train(enable_progress_bar=False)
+    train(vae)
     scanvi = scvi.model.SCANVI.from_scvi_model(vae, unlabeled_category=UNKNOWN)
-    scanvi.train(max_epochs=20, enable_progress_bar=False)
+    train(scanvi, 20)
     took = time.perf_counter() - start
     tgt = (o.obs["species"] == target).to_numpy()
     pred = pd.Series(scanvi.predict(o[tgt]), index=o.obs_names[tgt])
     return [("scANVI (orthologs)", *scores(truth[pred.index], pred), took)]
 
 
-def pca_rows(ortho, source, truth) -> list[tuple]:
+def pca_rows(ortho: ad.AnnData, source: str, truth: pd.Series) -> list[tuple]:
     """50 PCs of log-normalised orthologs, 15-NN from the source."""
     p = ortho.copy()
     sc.pp.normalize_total(p, target_sum=1e4)

@@ -17,17 +17,18 @@ import argparse
 import contextlib
 import io
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, write
 
 import uge
 from uge._demo import CONDITION, SOURCE, TARGET, _rows, run
 
 
-def _table(source, target) -> pd.DataFrame:
+def _table(source: Sequence[str], target: Sequence[str]) -> pd.DataFrame:
     """An ortholog table (bare gene names, one column per species) from prefixed names."""
     bare = {
         sp: pd.Series(v, dtype=str).str.split(":", n=1).str[1]
@@ -78,35 +79,7 @@ def main() -> None:
     parser.add_argument("--out", default=RESULTS / "demo_seeds.md")
     args = parser.parse_args()
     methods = ["UGE", "UGE, condition token", "additive", "no change", "held-out samples"]
-    lines = [
-        "## `uge demo` over seeds",
-        "",
-        f"`python benchmarks/bench_demo_seeds.py --seeds {' '.join(map(str, args.seeds))}`: "
-        "each seed a new simulated study (500 mouse + 500 rat samples) and model; rat x "
-        "tetracycline held out. R² is the median over the organs that respond to "
-        "tetracycline of the squared Pearson correlation between predicted and true rat "
-        "group means (log1p CP10k, all rat genes); 'held-out samples' is the mean of the "
-        "held-out samples themselves. DEG R²: the same over each organ's top 100 DEGs, "
-        "median over responding organs. Rewired genes mapped: share of rewired mouse genes "
-        "whose functional rat partner is `model.map_genes`' first choice.",
-        "",
-        "| seed | "
-        + " | ".join(f"R² {m}" for m in methods)
-        + " | UGE beats both baselines | DEG R² UGE / additive | UGE beats additive on DEGs "
-        "| rewired genes mapped (top-1) | organ accuracy (chance) | train s |",
-        "| ---: | "
-        + " | ".join("---:" for _ in methods)
-        + " | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    ceiling = [
-        "",
-        "Additive prediction (rat control + mouse shift, gene by gene) through other gene "
-        "correspondences, same split, no training: median R² (DEG R²) over responding organs.",
-        "",
-        "| seed | ortholog table (the additive baseline) | UGE's aligned pairs "
-        "| true functional map (oracle) |",
-        "| ---: | ---: | ---: | ---: |",
-    ]
+    rows, ceiling = [], []
     for seed in args.seeds:
         with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):
             report = run(Path(tmp), quick=False, seed=seed, progress=False)
@@ -115,26 +88,58 @@ def main() -> None:
         wins = sum(v["UGE"] > v["additive"] for v in degs.values())
         med = {m: float(np.median([v[m] for v in degs.values()])) for m in ("UGE", "additive")}
         rewired = report["gene_mapping"]["top1"]["rewired"]
-        row = (
-            f"| {seed} | "
-            + " | ".join(f"{p['median_r2_responding'][m]:.3f}" for m in methods)
-            + f" | {p['uge_beats_both_baselines']} | {med['UGE']:.3f} / {med['additive']:.3f} "
-            f"| {wins} of {len(degs)} | {rewired['UGE']:.3f} "
-            f"(table {rewired['ortholog table']:.3f})"
-            f" | {a['accuracy']:.3f} ({a['chance_accuracy']:.3f}) "
-            f"| {report['train_seconds']:.0f} |"
+        rows.append(
+            (
+                seed,
+                *(f"{p['median_r2_responding'][m]:.3f}" for m in methods),
+                p["uge_beats_both_baselines"],
+                f"{med['UGE']:.3f} / {med['additive']:.3f}",
+                f"{wins} of {len(degs)}",
+                f"{rewired['UGE']:.3f} (table {rewired['ortholog table']:.3f})",
+                f"{a['accuracy']:.3f} ({a['chance_accuracy']:.3f})",
+                f"{report['train_seconds']:.0f}",
+            )
         )
-        print(row, flush=True)
-        lines.append(row)
+        print(rows[-1], flush=True)
         c = correspondence(seed)
         add = (p["median_r2_responding"]["additive"], med["additive"])
         ceiling.append(
-            f"| {seed} | {add[0]:.3f} ({add[1]:.3f}) | "
-            + " | ".join(f"{r:.3f} ({d:.3f})" for r, d in c.values())
-            + " |"
+            (seed, f"{add[0]:.3f} ({add[1]:.3f})", *(f"{r:.3f} ({d:.3f})" for r, d in c.values()))
         )
         print(ceiling[-1], flush=True)
-    write(args.out, lines + ceiling)
+    text = (
+        f"{command(__file__, '--seeds', *args.seeds)}: "
+        "each seed a new simulated study (500 mouse + 500 rat samples) and model; rat x "
+        "tetracycline held out. R² is the median over the organs that respond to "
+        "tetracycline of the squared Pearson correlation between predicted and true rat "
+        "group means (log1p CP10k, all rat genes); 'held-out samples' is the mean of the "
+        "held-out samples themselves. DEG R²: the same over each organ's top 100 DEGs, "
+        "median over responding organs. Rewired genes mapped: share of rewired mouse genes "
+        "whose functional rat partner is `model.map_genes`' first choice."
+    )
+    header = [
+        "seed",
+        *(f"R² {m}" for m in methods),
+        "UGE beats both baselines",
+        "DEG R² UGE / additive",
+        "UGE beats additive on DEGs",
+        "rewired genes mapped (top-1)",
+        "organ accuracy (chance)",
+        "train s",
+    ]
+    lines = section("`uge demo` over seeds", text, header, "r" * len(header), rows)
+    text = (
+        "Additive prediction (rat control + mouse shift, gene by gene) through other gene "
+        "correspondences, same split, no training: median R² (DEG R²) over responding organs."
+    )
+    header = [
+        "seed",
+        "ortholog table (the additive baseline)",
+        "UGE's aligned pairs",
+        "true functional map (oracle)",
+    ]
+    lines += ["", *section(None, text, header, "rrrr", ceiling)]
+    write(args.out, lines)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import time
 
 import numpy as np
 import pandas as pd
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, write
 
 import uge
 
@@ -56,7 +56,15 @@ def error(est: pd.DataFrame, truth: pd.DataFrame) -> float:
     return float(((est - truth) ** 2).to_numpy().sum() / (truth**2).to_numpy().sum())
 
 
-def next_experiment(order: str, measured, known, rng, rank, truth, est) -> str:
+def next_experiment(
+    order: str,
+    measured: pd.DataFrame,
+    known: list[str],
+    rng: np.random.Generator,
+    rank: int,
+    truth: pd.DataFrame,
+    est: pd.DataFrame,
+) -> str:
     """The next combination to measure; ``est`` is the current estimate (the oracle's
     guide)."""
     remaining = [c for c in measured.columns if c not in known]
@@ -79,7 +87,10 @@ def next_experiment(order: str, measured, known, rng, rank, truth, est) -> str:
     return f"{top['label'].iloc[0]}|{top['condition'].iloc[0]}"
 
 
-def run_order(order, measured, truth, start, rank, seed) -> list[float]:
+def run_order(
+    order: str, measured: pd.DataFrame, truth: pd.DataFrame, start: list[str], rank: int, seed: int
+) -> list[float]:
+    """The error after each experiment when measuring in ``order``, from ``start``."""
     rng = np.random.default_rng(seed)
     known = list(start)
     est = estimate(measured, known, rank)
@@ -98,21 +109,7 @@ def main() -> None:
     parser.add_argument("--shared-responsiveness", type=float, default=0.0)
     parser.add_argument("--out", default=RESULTS / "design.md")
     args = parser.parse_args()
-    lines = [
-        "## Experiment suggestions on the simulator",
-        "",
-        f"`python benchmarks/bench_design.py {' '.join(sys.argv[1:])}`: "
-        "mouse reactome of a simulated study with 10 organs x 6 drugs (60 combinations, "
-        f"shared_responsiveness={args.shared_responsiveness:g}), "
-        "10 measured at the start, then one experiment at a time. Error: squared error of "
-        "the estimated reactome against the truth, relative to the truth's sum of squares "
-        f"(factorisation rank {args.rank}). Columns 'after k': the error after k of the 50 "
-        "experiments; 'to reach': experiments needed to come within 10% of the error "
-        "random order reaches after all 50.",
-        "",
-        "| seed | order | start | after 8 | after 17 | after 25 | after 50 | to reach |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    rows = []
     for seed in args.seeds:
         adata = uge.datasets.simulate_study(
             seed=seed, drugs=DRUGS, shared_responsiveness=args.shared_responsiveness
@@ -121,7 +118,7 @@ def main() -> None:
         adata = adata[(adata.obs["species"] == "mouse").to_numpy()].copy()
         adata = adata[:, (adata.var["species"] == "mouse").to_numpy()].copy()
         uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
-        measured = uge.tl._reactome._reactome_frame(adata, "uge_reactome").fillna(0.0)
+        measured = uge.core.reactome_frame(adata, "uge_reactome").fillna(0.0)
         truth = truth_all.loc[measured.index, measured.columns]
         organs = sorted({c.split("|")[0] for c in measured.columns})
         start = [f"{o}|{DRUGS[i % len(DRUGS)]}" for i, o in enumerate(organs)]
@@ -143,11 +140,23 @@ def main() -> None:
         target = curves["random (mean of 5)"][-1] * 1.1
         for name, curve in curves.items():
             reach = next((k for k, e in enumerate(curve) if e <= target), None)
-            cells = " | ".join(f"{curve[k]:.3f}" for k in (0, 8, 17, 25, len(curve) - 1))
-            lines.append(f"| {seed} | {name} | {cells} | {reach} |")
-            print(lines[-1], flush=True)
+            cells = [f"{curve[k]:.3f}" for k in (0, 8, 17, 25, len(curve) - 1)]
+            rows.append((seed, name, *cells, reach))
+            print(rows[-1], flush=True)
         print(f"seed {seed}: suggested order took {took:.0f} s", flush=True)
-    write(args.out, lines)
+    text = (
+        f"{command(__file__, *sys.argv[1:])}: "
+        "mouse reactome of a simulated study with 10 organs x 6 drugs (60 combinations, "
+        f"shared_responsiveness={args.shared_responsiveness:g}), "
+        "10 measured at the start, then one experiment at a time. Error: squared error of "
+        "the estimated reactome against the truth, relative to the truth's sum of squares "
+        f"(factorisation rank {args.rank}). Columns 'after k': the error after k of the 50 "
+        "experiments; 'to reach': experiments needed to come within 10% of the error "
+        "random order reaches after all 50."
+    )
+    header = ["seed", "order", "start", "after 8", "after 17", "after 25", "after 50", "to reach"]
+    title = "Experiment suggestions on the simulator"
+    write(args.out, section(title, text, header, "rlrrrrrr", rows))
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import time
 from contextlib import nullcontext
 
 import torch
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, write
 from transformers import BertConfig, BertModel
 
 from uge.module._encoder import TransformerEncoder
@@ -95,17 +95,7 @@ def main() -> None:
         if args.device == "cuda"
         else f"{torch.get_num_threads()} CPU threads"
     )
-    lines = [
-        "## Encoder vs Hugging Face BertModel",
-        "",
-        f"`python benchmarks/bench_encoder.py --device {args.device} --batch "
-        f"{' '.join(map(str, args.batch))} --steps {args.steps}`: {name}, torch "
-        f"{torch.__version__}, {args.tokens} tokens per sample, no padding; training tokens "
-        "per second (forward, backward, AdamW), median of the timed steps.",
-        "",
-        "| size | batch | precision | UGE tokens/s | BERT tokens/s | UGE / BERT |",
-        "| --- | ---: | --- | ---: | ---: | ---: |",
-    ]
+    rows = []
     for size, (d, layers, heads) in SIZES.items():
         for batch in args.batch:
             for bf16 in (False, True):
@@ -123,11 +113,24 @@ def main() -> None:
                     )
                 precision = "bf16 autocast" if bf16 else "32"
                 print(size, batch, precision, rates, flush=True)
-                lines.append(
-                    f"| {size} (D={d}, {layers} layers, {heads} heads) | {batch} | {precision} | "
-                    f"{rates['uge']:,.0f} | {rates['bert']:,.0f} | "
-                    f"{rates['uge'] / rates['bert']:.2f} |"
+                rows.append(
+                    (
+                        f"{size} (D={d}, {layers} layers, {heads} heads)",
+                        batch,
+                        precision,
+                        f"{rates['uge']:,.0f}",
+                        f"{rates['bert']:,.0f}",
+                        f"{rates['uge'] / rates['bert']:.2f}",
+                    )
                 )
+    cmd = command(__file__, "--device", args.device, "--batch", *args.batch, "--steps", args.steps)
+    text = (
+        f"{cmd}: {name}, torch {torch.__version__}, {args.tokens} tokens per sample, no "
+        "padding; training tokens per second (forward, backward, AdamW), median of the timed "
+        "steps."
+    )
+    header = ["size", "batch", "precision", "UGE tokens/s", "BERT tokens/s", "UGE / BERT"]
+    lines = section("Encoder vs Hugging Face BertModel", text, header, "lrlrrr", rows)
     write(args.out or RESULTS / f"encoder_{args.device}.md", lines)
 
 

@@ -32,12 +32,12 @@ Usage: ``python benchmarks/bench_gene_mapping.py [--study STUDY|all] [--seeds 0 
 from __future__ import annotations
 
 import argparse
-import time
 
+import anndata as ad
 import numpy as np
 import pandas as pd
 import scvi
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, setup_model, simulate, train, write
 from sklearn.metrics import roc_auc_score
 
 import uge
@@ -54,19 +54,10 @@ def ortholog_mapping(orthologs: pd.DataFrame, source: str, target: str) -> pd.Da
     )
 
 
-def train(adata, orthologs, mode: str, labels_key: str, condition_key: str | None, epochs):
-    uge.UGE.setup_anndata(adata, labels_key=labels_key, condition_key=condition_key)
-    model = uge.UGE(adata, orthologs=orthologs, gene_alignment=mode)
-    t0 = time.perf_counter()
-    model.train(max_epochs=epochs, enable_progress_bar=False)
-    return model, time.perf_counter() - t0
-
-
 def simulated(seeds: list[int], epochs: int | None) -> list[str]:
     rows, aucs = [], []
     for seed in seeds:
-        scvi.settings.seed = seed
-        adata = uge.datasets.simulate_study(seed=seed)
+        adata = simulate(seed)
         truth = adata.uns.pop("uge_truth")
         fmap, kinds = truth["functional_map"], truth["genes"]["kind"]
         orthologs = adata.uns["orthologs"]
@@ -76,7 +67,8 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
             "reactome similarity (direct)": uge.tl.map_genes_by_reactome(adata, "mouse", "rat"),
         }
         for mode in ("orthologs", "both"):
-            model, _ = train(adata.copy(), orthologs, mode, "organ", "drug", epochs)
+            model = setup_model(adata.copy(), orthologs, gene_alignment=mode)
+            train(model, epochs)
             mapping = model.map_genes("mouse", "rat")
             maps[f"UGE, gene_alignment={mode!r}"] = mapping
             best = mapping[mapping["rank"] == 1].set_index("source_gene")["score"]
@@ -90,34 +82,26 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
     frame = pd.DataFrame(rows)
     mean = frame.groupby(["method", "kind"], sort=False)[["top1", "top10", "mrr"]].mean()
     spread = frame.groupby(["method", "kind"], sort=False)["top1"].agg(["min", "max"])
-    lines = [
-        "## Simulated study: mouse genes mapped to rat genes",
-        "",
-        f"`python benchmarks/bench_gene_mapping.py --study simulated --seeds "
-        f"{' '.join(map(str, seeds))}`: default `simulate_study` per seed, all samples; "
-        "truth is the simulator's functional map (rewired: the rat gene that carries the "
-        "mouse gene's drug response, not its sequence ortholog). Mean over seeds "
-        "(top-1 range in brackets).",
-        "",
-        "| method | kind | top-1 | top-10 | MRR |",
-        "| --- | --- | ---: | ---: | ---: |",
-    ]
+    text = (
+        f"{command(__file__, '--study', 'simulated', '--seeds', *seeds)}: default "
+        "`simulate_study` per seed, all samples; truth is the simulator's functional map "
+        "(rewired: the rat gene that carries the mouse gene's drug response, not its "
+        "sequence ortholog). Mean over seeds (top-1 range in brackets)."
+    )
+    rows = []
     for (method, kind), r in mean.iterrows():
         lo, hi = spread.loc[(method, kind)]
-        lines.append(
-            f"| {method} | {kind} | {r['top1']:.3f} ({lo:.3f}-{hi:.3f}) | {r['top10']:.3f} "
-            f"| {r['mrr']:.3f} |"
-        )
-    lines += [
-        "",
+        top1 = f"{r['top1']:.3f} ({lo:.3f}-{hi:.3f})"
+        rows.append((method, kind, top1, f"{r['top10']:.3f}", f"{r['mrr']:.3f}"))
+    header = ["method", "kind", "top-1", "top-10", "MRR"]
+    title = "Simulated study: mouse genes mapped to rat genes"
+    lines = section(title, text, header, "llrrr", rows)
+    text = (
         "Telling genes without a partner (species-specific) from genes with one by UGE's best "
-        "score (ROC AUC):",
-        "",
-        "| seed | gene_alignment | ROC AUC |",
-        "| ---: | --- | ---: |",
-    ]
-    lines += [f"| {s} | {m} | {a:.3f} |" for s, m, a in aucs]
-    return lines
+        "score (ROC AUC):"
+    )
+    rows = [(s, m, f"{a:.3f}") for s, m, a in aucs]
+    return [*lines, "", *section(None, text, ["seed", "gene_alignment", "ROC AUC"], "rlr", rows)]
 
 
 def reactome_only(seeds: list[int]) -> list[str]:
@@ -156,27 +140,21 @@ def reactome_only(seeds: list[int]) -> list[str]:
             }
         )
     mean = pd.DataFrame(rows).groupby(["reactome", "similarity", "kind"], sort=False).mean()
-    lines = [
-        "## Simulated study: direct reactome mapping, true vs measured reactomes",
-        "",
-        f"`python benchmarks/bench_gene_mapping.py --study reactome --seeds "
-        f"{' '.join(map(str, seeds))}`: `uge.tl.map_genes_by_reactome` on the simulator's "
+    text = (
+        f"{command(__file__, '--study', 'reactome', '--seeds', *seeds)}: "
+        "`uge.tl.map_genes_by_reactome` on the simulator's "
         "true reactomes (noise-free) and on those measured by `uge.tl.reactome`, with "
         "response similarity and cosine; mean over seeds. 'Oracle candidates': each rewired "
         "mouse gene ranked only against the rat genes that are rewired or have no ortholog "
-        "(the truth tells which), a ceiling for any method that matches measured reactomes.",
-        "",
-        "| reactome | similarity | kind | top-1 | top-10 |",
-        "| --- | --- | --- | ---: | ---: |",
-    ]
-    lines += [
-        f"| {k[0]} | {k[1]} | {k[2]} | {r['top1']:.3f} | {r['top10']:.3f} |"
-        for k, r in mean.iterrows()
-    ]
-    return lines
+        "(the truth tells which), a ceiling for any method that matches measured reactomes."
+    )
+    rows = [(*k, f"{r['top1']:.3f}", f"{r['top10']:.3f}") for k, r in mean.iterrows()]
+    header = ["reactome", "similarity", "kind", "top-1", "top-10"]
+    title = "Simulated study: direct reactome mapping, true vs measured reactomes"
+    return section(title, text, header, "lllrr", rows)
 
 
-def _split(adata, seed: int):
+def _split(adata: ad.AnnData, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The 80/20 split of the one-to-one orthologs used by both Baron studies."""
     orthologs = adata.uns.pop("orthologs")
     held = np.random.default_rng(seed).random(len(orthologs)) < 0.2
@@ -197,7 +175,7 @@ def _coexpression(x: np.ndarray, anchors: np.ndarray) -> np.ndarray:
 def baron_evidence(data_dir: str | None, seed: int = 0) -> list[str]:
     adata = uge.datasets.load_baron(data_dir)
     prior, test = _split(adata, seed)
-    x = uge.tl._reactome.log_normalised(adata.X, True)
+    x = uge.core.log_normalise(adata.X, True)
     x = x.toarray() if hasattr(x, "toarray") else np.asarray(x)
     per = {}
     for sp in ("human", "mouse"):
@@ -213,16 +191,16 @@ def baron_evidence(data_dir: str | None, seed: int = 0) -> list[str]:
     types = sorted(set(th) & set(tm))
     big = [t for t in types if (th == t).sum() >= 30 and (tm == t).sum() >= 30]
 
-    def profile(xs, ts):
+    def profile(xs: np.ndarray, ts: pd.Series) -> np.ndarray:
         return np.stack([xs[(ts == t).to_numpy()].mean(0) for t in types], 1)
 
-    def within(xs, ts, anc):
+    def within(xs: np.ndarray, ts: pd.Series, anc: np.ndarray) -> np.ndarray:
         return np.hstack([np.nan_to_num(_coexpression(xs[(ts == t).to_numpy()], anc)) for t in big])
 
-    def corr(fh, fm):
+    def corr(fh: np.ndarray, fm: np.ndarray) -> np.ndarray:
         return _unit_rows(fh[qh]) @ _unit_rows(fm).T
 
-    def closeness(vh, vm):
+    def closeness(vh: np.ndarray, vm: np.ndarray) -> np.ndarray:
         return -np.abs(vh[qh][:, None] - vm[None, :])
 
     level = [np.log(np.expm1(v).mean(0) + 1e-3) for v in (xh, xm)]
@@ -237,26 +215,22 @@ def baron_evidence(data_dir: str | None, seed: int = 0) -> list[str]:
     }
     z = [(s - s.mean(1, keepdims=True)) / s.std(1, keepdims=True) for s in signals.values()]
     signals["all five, z-scored and summed"] = np.sum(z, axis=0)
-    lines = [
-        "## Baron pancreas: how much the cells say about held-out orthologs",
-        "",
-        f"`python benchmarks/bench_gene_mapping.py --study baron-evidence`: the split of the "
+    text = (
+        f"{command(__file__, '--study', 'baron-evidence')}: the split of the "
         f"Baron study ({len(anchors)} prior pairs, {len(test)} held out, {len(gm)} mouse "
         "genes to rank), no training: each direct expression signal alone and their sum. "
-        "Ties count against the method.",
-        "",
-        "| signal | top-1 | top-10 | median rank |",
-        "| --- | ---: | ---: | ---: |",
-    ]
+        "Ties count against the method."
+    )
+    rows = []
     for name, score in signals.items():
         true = score[np.arange(len(qh)), qm]
         rank = (score >= true[:, None]).sum(1)  # 1 = best; ties pessimistic
-        lines.append(
-            f"| {name} | {np.mean(rank <= 1):.3f} | {np.mean(rank <= 10):.3f} "
-            f"| {np.median(rank):.0f} |"
-        )
-        print(lines[-1], flush=True)
-    return lines
+        top = (f"{np.mean(rank <= 1):.3f}", f"{np.mean(rank <= 10):.3f}")
+        rows.append((name, *top, f"{np.median(rank):.0f}"))
+        print(rows[-1], flush=True)
+    header = ["signal", "top-1", "top-10", "median rank"]
+    title = "Baron pancreas: how much the cells say about held-out orthologs"
+    return section(title, text, header, "lrrr", rows)
 
 
 def baron(data_dir: str | None, epochs: int | None, seed: int = 0) -> list[str]:
@@ -279,33 +253,33 @@ def baron(data_dir: str | None, epochs: int | None, seed: int = 0) -> list[str]:
         "cell-type reactome (direct)": uge.tl.map_genes_by_reactome(adata, "human", "mouse"),
     }
     for mode in ("orthologs", "both"):
-        model, _ = train(adata.copy(), prior, mode, "cell_type", None, epochs)
+        model = setup_model(
+            adata.copy(), prior, labels_key="cell_type", condition_key=None, gene_alignment=mode
+        )
+        train(model, epochs)
         maps[f"UGE, gene_alignment={mode!r}"] = model.map_genes(
             "human", "mouse", genes=list(reference["source_gene"])
         )
         print(mode, model.gene_alignment_, flush=True)
         alignment = model.gene_alignment_
-    lines = [
-        "## Baron pancreas: held-out human-mouse orthologs",
-        "",
-        f"`python benchmarks/bench_gene_mapping.py --study baron`: {adata.n_obs} cells, "
+    text = (
+        f"{command(__file__, '--study', 'baron')}: {adata.n_obs} cells, "
         f"{adata.n_vars} genes (2,000 highly variable per species), cell types of both "
         f"species as labels; of the {len(orthologs)} one-to-one orthologs among these genes "
         f"{len(prior)} (80%) are the prior and {len(test)} are held out. A hit: the "
         f"held-out human gene's mouse ortholog is among its top 10 of the {n_mouse} mouse "
         f"genes (random: {10 / n_mouse:.2%}). With `gene_alignment='both'` the calibrated "
         f"reactome threshold was {alignment.get('threshold', float('nan')):.3g} "
-        f"({alignment['overridden']} prior pairs overridden, {alignment['added']} added).",
-        "",
-        "| method | top-1 | top-10 | MRR |",
-        "| --- | ---: | ---: | ---: |",
-        f"| random | {1 / n_mouse:.3f} | {10 / n_mouse:.3f} | - |",
-    ]
+        f"({alignment['overridden']} prior pairs overridden, {alignment['added']} added)."
+    )
+    rows = [("random", f"{1 / n_mouse:.3f}", f"{10 / n_mouse:.3f}", "-")]
     for name, mapping in maps.items():
         r = uge.tl.evaluate_gene_mapping(mapping, reference, kind_key=None).loc["overall"]
-        lines.append(f"| {name} | {r['top1']:.3f} | {r['top10']:.3f} | {r['mrr']:.3f} |")
-        print(lines[-1], flush=True)
-    return lines
+        rows.append((name, f"{r['top1']:.3f}", f"{r['top10']:.3f}", f"{r['mrr']:.3f}"))
+        print(rows[-1], flush=True)
+    header = ["method", "top-1", "top-10", "MRR"]
+    title = "Baron pancreas: held-out human-mouse orthologs"
+    return section(title, text, header, "lrrr", rows)
 
 
 def main() -> None:

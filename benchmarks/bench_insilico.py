@@ -19,18 +19,17 @@ import time
 
 import numpy as np
 import pandas as pd
-import scvi
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, setup_model, simulate, train, write
 from scipy.stats import false_discovery_control
 
 import uge
-from uge.tl._reactome import log_normalised
+from uge.core import log_normalise
 
 N_GENES = 20
 N_RANDOM = 50
 
 
-def away(model, genes: list[str], cells: np.ndarray, centre: np.ndarray) -> float:
+def away(model: uge.UGE, genes: list[str], cells: np.ndarray, centre: np.ndarray) -> float:
     """Mean increase of the samples' latent distance to ``centre`` when ``genes`` are off."""
     out = model.in_silico_perturb(genes, "knockout", indices=cells)
     d0 = np.linalg.norm(out.obsm["X_uge"] - centre, axis=1)
@@ -46,17 +45,15 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for seed in args.seeds:
-        scvi.settings.seed = seed
-        adata = uge.datasets.simulate_study(seed=seed)
+        adata = simulate(seed)
         means = adata.uns.pop("uge_truth")["group_means"]
-        uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
-        model = uge.UGE(adata, orthologs=adata.uns["orthologs"])
-        model.train(max_epochs=args.epochs, enable_progress_bar=False)
+        model = setup_model(adata, adata.uns["orthologs"])
+        train(model, args.epochs)
         z = model.get_latent_representation()
         obs = adata.obs
         mouse_genes = adata.var_names[adata.var["species"] == "mouse"]
         is_mouse = (obs["species"] == "mouse").to_numpy()
-        level = np.asarray(log_normalised(adata[is_mouse][:, mouse_genes].X, True).mean(0))
+        level = np.asarray(log_normalise(adata[is_mouse][:, mouse_genes].X, True).mean(0))
         decile = pd.Series(
             np.searchsorted(np.quantile(level.ravel(), np.linspace(0, 1, 11)[1:-1]), level.ravel()),
             index=mouse_genes,
@@ -99,22 +96,27 @@ def main() -> None:
         print(f"seed {seed}: {took:.0f} s for {len(organs)} organs", flush=True)
     frame = pd.DataFrame(rows)
     frame["fdr"] = false_discovery_control(frame["p"].to_numpy())
-    lines = [
-        "## In-silico knockout of organ programs (simulator)",
-        "",
-        f"`python benchmarks/bench_insilico.py --seeds {' '.join(map(str, args.seeds))}`: "
-        f"per organ, its {N_GENES}-gene program knocked out in mouse control samples of the "
+    text = (
+        f"{command(__file__, '--seeds', *args.seeds)}: per organ, its {N_GENES}-gene "
+        "program knocked out in mouse control samples of the "
         "organ; movement away from the organ's latent centroid against "
-        f"{N_RANDOM} expression-matched random sets. FDR: Benjamini-Hochberg over all rows.",
-        "",
-        "| seed | organ | program: distance increase | random: mean | random: 95th pct | p | FDR |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        f"{N_RANDOM} expression-matched random sets. FDR: Benjamini-Hochberg over all rows."
+    )
+    header = [
+        "seed",
+        "organ",
+        "program: distance increase",
+        "random: mean",
+        "random: 95th pct",
+        "p",
+        "FDR",
     ]
-    for r in frame.itertuples():
-        lines.append(
-            f"| {r.seed} | {r.organ} | {r.program:.3f} | {r.random_mean:.3f} "
-            f"| {r.random_95:.3f} | {r.p:.3f} | {r.fdr:.3f} |"
-        )
+    values = ("program", "random_mean", "random_95", "p", "fdr")
+    rows = [
+        (r.seed, r.organ, *(f"{getattr(r, v):.3f}" for v in values)) for r in frame.itertuples()
+    ]
+    title = "In-silico knockout of organ programs (simulator)"
+    lines = section(title, text, header, "rlrrrrr", rows)
     lines += [
         "",
         f"Programs beyond every random set: {(frame['p'] <= 1 / (1 + N_RANDOM)).sum()} of "

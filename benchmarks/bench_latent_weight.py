@@ -17,8 +17,7 @@ import argparse
 import logging
 
 import numpy as np
-import scvi
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, seeded, setup_model, simulate, train, write
 
 import uge
 
@@ -31,50 +30,46 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "latent_weight.md"))
     args = parser.parse_args()
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
-    study = uge.datasets.simulate_study(
-        n_samples_per_species=80,
-        organs=("brain", "liver"),
-        drugs=("tetracycline",),
-        n_genes=150,
-        seed=0,
+    study = simulate(
+        0, n_samples_per_species=80, organs=("brain", "liver"), drugs=("tetracycline",), n_genes=150
     )
-    lines = [
-        "## Latent-alignment weight and reliability",
-        "",
-        f"`python benchmarks/bench_latent_weight.py --seeds {args.seeds}`: simulated study "
-        "with 80 mouse + 80 rat samples, two organs, control and one drug, ortholog prior; "
-        "default model with d_model=32, 2 heads, 64 tokens; 40 epochs at batch size 64; "
-        "organ accuracy of rat samples from mouse labels (5-NN in `X_uge`, chance 0.5).",
-        "",
-        "| latent_align_weight | runs with accuracy < 0.9 | median accuracy | minimum |",
-        "| ---: | ---: | ---: | ---: |",
-    ]
+    rows = []
     for weight in WEIGHTS:
         accuracies = []
-        for seed in range(args.seeds):
-            scvi.settings.seed = seed
+        for _ in seeded(range(args.seeds)):
             adata = study.copy()
-            uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
-            model = uge.UGE(
+            model = setup_model(
                 adata,
-                orthologs=adata.uns["orthologs"],
+                adata.uns["orthologs"],
                 d_model=32,
                 n_heads=2,
                 max_tokens=64,
                 latent_align_weight=weight,
             )
-            model.train(max_epochs=40, batch_size=64, enable_progress_bar=False)
+            train(model, 40, batch_size=64)
             adata.obsm["X_uge"] = model.get_latent_representation()
             uge.tl.transfer_labels(adata, "organ", "mouse", "rat", n_neighbors=5)
             acc = uge.tl.annotation_scores(adata).loc["overall", "accuracy"]
             accuracies.append(acc)
         acc = np.array(accuracies)
         print(weight, acc.round(3), flush=True)
-        lines.append(
-            f"| {weight} | {(acc < 0.9).sum()} of {len(acc)} | {np.median(acc):.3f} "
-            f"| {acc.min():.3f} |"
+        rows.append(
+            (
+                weight,
+                f"{(acc < 0.9).sum()} of {len(acc)}",
+                f"{np.median(acc):.3f}",
+                f"{acc.min():.3f}",
+            )
         )
-    write(args.out, lines)
+    text = (
+        f"{command(__file__, '--seeds', args.seeds)}: simulated study "
+        "with 80 mouse + 80 rat samples, two organs, control and one drug, ortholog prior; "
+        "default model with d_model=32, 2 heads, 64 tokens; 40 epochs at batch size 64; "
+        "organ accuracy of rat samples from mouse labels (5-NN in `X_uge`, chance 0.5)."
+    )
+    header = ["latent_align_weight", "runs with accuracy < 0.9", "median accuracy", "minimum"]
+    title = "Latent-alignment weight and reliability"
+    write(args.out, section(title, text, header, "rrrr", rows))
 
 
 if __name__ == "__main__":

@@ -24,31 +24,28 @@ writes ``benchmarks/results/query.md``.
 from __future__ import annotations
 
 import argparse
-import time
 
 import anndata as ad
 import numpy as np
 import pandas as pd
-import scvi
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, setup_model, simulate, train, write
 from sklearn.neighbors import KNeighborsClassifier
 
 import uge
 
 
-def _fit(adata, orthologs, epochs=None, **setup):
-    uge.UGE.setup_anndata(adata, **setup)
-    model = uge.UGE(adata, orthologs=orthologs)
-    t0 = time.perf_counter()
-    model.train(max_epochs=epochs, enable_progress_bar=False)
-    return model, time.perf_counter() - t0
+def _fit(
+    adata: ad.AnnData, orthologs: pd.DataFrame, epochs: int | None, **setup: str
+) -> tuple[uge.UGE, float]:
+    """A default UGE model of ``adata``, trained; and its training seconds."""
+    model = setup_model(adata, orthologs, **setup)
+    return model, train(model, epochs)
 
 
 def genes(seeds: list[int], epochs: int | None) -> list[str]:
     rows = []
     for seed in seeds:
-        scvi.settings.seed = seed
-        full = uge.datasets.simulate_study(seed=seed)
+        full = simulate(seed)
         truth = full.uns.pop("uge_truth")
         orthologs = full.uns.pop("orthologs")
         rat = full.var_names[full.var["species"] == "rat"]
@@ -71,9 +68,7 @@ def genes(seeds: list[int], epochs: int | None) -> list[str]:
         for name, table in (("no orthologs", None), ("their ortholog pairs", orthologs)):
             query = uge.UGE.prepare_query_anndata(rat_samples, reference)
             model = uge.UGE.load_query_data(query, reference, orthologs=table)
-            t0 = time.perf_counter()
-            model.train(max_epochs=epochs, enable_progress_bar=False)
-            seconds[name] = time.perf_counter() - t0
+            seconds[name] = train(model, epochs)
             maps[f"added by load_query_data, {name}"] = model.map_genes(
                 "rat", "mouse", genes=sources
             )
@@ -101,28 +96,27 @@ def genes(seeds: list[int], epochs: int | None) -> list[str]:
     frame = pd.DataFrame(rows)
     mean = frame.groupby(["method", "kind"], sort=False)[["n", "top1", "top10"]].mean()
     spread = frame.groupby(["method", "kind"], sort=False)["top10"].agg(["min", "max"])
-    lines = [
-        "## New genes: rat genes hidden from the reference, then added",
-        "",
-        f"`python benchmarks/bench_query.py --study genes --seeds {' '.join(map(str, seeds))}`:"
+    text = (
+        f"{command(__file__, '--study', 'genes', '--seeds', *seeds)}:"
         " default `simulate_study` per seed; a fifth of the rat genes hidden from the "
         "reference (and their pairs from its ortholog prior); each hidden rat gene mapped to "
         "mouse genes, a hit when its functional partner (simulator truth) ranks within k. "
-        "Mean over seeds (top-10 range in brackets); n: hidden genes with a partner.",
-        "",
-        "| method | kind | n | top-1 | top-10 |",
-        "| --- | --- | ---: | ---: | ---: |",
-    ]
+        "Mean over seeds (top-10 range in brackets); n: hidden genes with a partner."
+    )
+    rows = []
     for (method, kind), r in mean.iterrows():
         lo, hi = spread.loc[(method, kind)]
-        lines.append(
-            f"| {method} | {kind} | {r['n']:.0f} | {r['top1']:.3f} | {r['top10']:.3f} "
-            f"({lo:.3f}-{hi:.3f}) |"
-        )
-    return lines
+        top10 = f"{r['top10']:.3f} ({lo:.3f}-{hi:.3f})"
+        rows.append((method, kind, f"{r['n']:.0f}", f"{r['top1']:.3f}", top10))
+    header = ["method", "kind", "n", "top-1", "top-10"]
+    title = "New genes: rat genes hidden from the reference, then added"
+    return section(title, text, header, "llrrr", rows)
 
 
-def _ortholog_1nn(adata, orthologs, source: str, target: str, label: str) -> float:
+def _ortholog_1nn(
+    adata: ad.AnnData, orthologs: pd.DataFrame, source: str, target: str, label: str
+) -> float:
+    """Accuracy of 1-NN on log-CPM of the ``source``-``target`` orthologs."""
     table = orthologs[(orthologs[source] != "") & (orthologs[target] != "")]
     o = uge.pp.ortholog_matrix(adata, orthologs=table[[source, target]], species=[source, target])
     x = np.asarray(o.X.todense() if hasattr(o.X, "todense") else o.X, dtype=np.float64)
@@ -136,8 +130,7 @@ def _ortholog_1nn(adata, orthologs, source: str, target: str, label: str) -> flo
 def species(seeds: list[int], epochs: int | None) -> list[str]:
     rows = []
     for seed in seeds:
-        scvi.settings.seed = seed
-        study = uge.datasets.simulate_study(species=("mouse", "rat", "human"), seed=seed)
+        study = simulate(seed, species=("mouse", "rat", "human"))
         orthologs = study.uns.pop("orthologs")
         del study.uns["uge_truth"]
         organ = study.obs["organ"].astype(str)
@@ -159,9 +152,7 @@ def species(seeds: list[int], epochs: int | None) -> list[str]:
         human = study[is_human, study.var["species"] == "human"].copy()
         query = uge.UGE.prepare_query_anndata(human, reference)
         model = uge.UGE.load_query_data(query, reference, orthologs=orthologs)
-        t0 = time.perf_counter()
-        model.train(max_epochs=epochs, enable_progress_bar=False)
-        t_query = time.perf_counter() - t0
+        t_query = train(model, epochs)
         pred = model.predict_labels("mouse", "human")
         result["added by load_query_data, reference's classifier"] = (
             pred["prediction"] == truth
@@ -183,20 +174,15 @@ def species(seeds: list[int], epochs: int | None) -> list[str]:
     frame = pd.DataFrame(rows)
     table = frame.pivot(index="method", columns="seed", values="accuracy")
     table = table.loc[frame["method"].unique()]
-    lines = [
-        "## New species: human added to a mouse + rat model",
-        "",
-        f"`python benchmarks/bench_query.py --study species --seeds "
-        f"{' '.join(map(str, seeds))}`: `simulate_study(species=('mouse', 'rat', 'human'))`,"
-        " organ labels of mouse only; accuracy of human organs predicted from mouse.",
-        "",
-        "| method | " + " | ".join(f"seed {s}" for s in table.columns) + " | mean |",
-        "| --- | " + " | ".join("---:" for _ in table.columns) + " | ---: |",
-    ]
-    for method, r in table.iterrows():
-        cells = " | ".join(f"{v:.3f}" for v in r)
-        lines.append(f"| {method} | {cells} | {r.mean():.3f} |")
-    return lines
+    text = (
+        f"{command(__file__, '--study', 'species', '--seeds', *seeds)}: "
+        "`simulate_study(species=('mouse', 'rat', 'human'))`,"
+        " organ labels of mouse only; accuracy of human organs predicted from mouse."
+    )
+    header = ["method", *(f"seed {s}" for s in table.columns), "mean"]
+    rows = [(m, *(f"{v:.3f}" for v in r), f"{r.mean():.3f}") for m, r in table.iterrows()]
+    title = "New species: human added to a mouse + rat model"
+    return section(title, text, header, "l" + "r" * (len(header) - 1), rows)
 
 
 def main() -> None:

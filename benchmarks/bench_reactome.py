@@ -40,8 +40,7 @@ import time
 
 import numpy as np
 import pandas as pd
-import scvi
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, setup_model, simulate, train, write
 from scipy.stats import spearmanr
 from sklearn.metrics import roc_auc_score
 
@@ -81,8 +80,7 @@ def scores(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
 def simulated(seeds: list[int], epochs: int | None) -> list[str]:
     rows, took = [], []
     for seed in seeds:
-        scvi.settings.seed = seed
-        full = uge.datasets.simulate_study(seed=seed)
+        full = simulate(seed)
         truth = full.uns.pop("uge_truth")
         resp = truth["responding"]
         rng = np.random.default_rng(seed)
@@ -100,13 +98,10 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
             ).to_numpy()
         adata = full[~held].copy()
         uge.tl.reactome(adata, labels_key="organ", condition_key="drug")
-        measured = uge.tl._reactome._reactome_frame(adata, "uge_reactome")
+        measured = uge.core.reactome_frame(adata, "uge_reactome")
         completed = uge.tl.predict_reactome(measured, rank=10)
-        uge.UGE.setup_anndata(adata, labels_key="organ", condition_key="drug")
-        model = uge.UGE(adata, orthologs=adata.uns["orthologs"])
-        start = time.perf_counter()
-        model.train(max_epochs=epochs, enable_progress_bar=False)
-        took.append(time.perf_counter() - start)
+        model = setup_model(adata, adata.uns["orthologs"])
+        took.append(train(model, epochs))
         rat = adata.var_names[adata.var["species"] == "rat"]
         orth = adata.uns["orthologs"]
         mouse_of = pd.Series("mouse:" + orth["mouse"].to_numpy(), index="rat:" + orth["rat"])
@@ -142,25 +137,22 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
             )
     frame = pd.DataFrame(rows)
     mean = frame.groupby("method", sort=False)[["r", "auc"]].agg(["mean", "min"])
-    lines = [
-        "## Reactome prediction on the simulator: held-out rat (organ, drug) columns",
-        "",
-        f"`python benchmarks/bench_reactome.py --study simulated --seeds "
-        f"{' '.join(map(str, seeds))}`: per seed three responding (organ, drug) "
-        "combinations held out in rat ({} columns in all); truth: the simulator's rat "
-        "reactome. Mean over columns (lowest in brackets); DEG: true change beyond 0.5. "
-        "UGE trained {:.0f} s per seed.".format(
-            frame["column"].nunique() * 0 + len(frame) // 5, np.mean(took)
-        ),
-        "",
-        "| method | Pearson r | DEG AUC |",
-        "| --- | ---: | ---: |",
-    ]
-    for m, r in mean.iterrows():
-        lines.append(
-            f"| {m} | {r[('r', 'mean')]:.3f} ({r[('r', 'min')]:.3f}) "
-            f"| {r[('auc', 'mean')]:.3f} ({r[('auc', 'min')]:.3f}) |"
+    text = (
+        f"{command(__file__, '--study', 'simulated', '--seeds', *seeds)}: per seed three "
+        f"responding (organ, drug) combinations held out in rat ({len(frame) // 5} columns in "
+        "all); truth: the simulator's rat reactome. Mean over columns (lowest in brackets); "
+        f"DEG: true change beyond 0.5. UGE trained {np.mean(took):.0f} s per seed."
+    )
+    rows = [
+        (
+            m,
+            f"{r[('r', 'mean')]:.3f} ({r[('r', 'min')]:.3f})",
+            f"{r[('auc', 'mean')]:.3f} ({r[('auc', 'min')]:.3f})",
         )
+        for m, r in mean.iterrows()
+    ]
+    title = "Reactome prediction on the simulator: held-out rat (organ, drug) columns"
+    lines = section(title, text, ["method", "Pearson r", "DEG AUC"], "lrr", rows)
     print("\n".join(lines))
     return lines
 
@@ -216,25 +208,27 @@ def drugmatrix(data_dir: str | None, ranks: list[int], n_drugs: int | None) -> l
         )
         for m in mean.index
     }
-    lines = [
-        "## Reactome prediction: DrugMatrix kidney signatures from liver (rat)",
-        "",
-        f"`python benchmarks/bench_reactome.py {' '.join(sys.argv[1:])}`: "
-        f"{table.shape[0]} genes, {len(drugs)} drugs; "
+    text = (
+        f"{command(__file__, *sys.argv[1:])}: {table.shape[0]} genes, {len(drugs)} drugs; "
         "each drug's kidney signature hidden in turn and predicted from all liver "
         "signatures and the other drugs' kidney signatures. Mean over held-out drugs; "
-        "DEGs: the 100 most up- and 100 most down-regulated genes of the true signature.",
-        "",
-        "| method | Spearman r | top-200 DEG overlap | DEG AUC | drugs above mean-of-other-drugs "
-        "| s per drug |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
+        "DEGs: the 100 most up- and 100 most down-regulated genes of the true signature."
+    )
+    rows = []
     for m, r in mean.iterrows():
         s = seconds.get(m, 0.0) / len(drugs)
-        lines.append(
-            f"| {m} | {r['spearman']:.3f} | {r['deg_overlap']:.3f} | {r['deg_auc']:.3f} "
-            f"| {wins[m]} / {len(drugs)} | {s:.2f} |"
-        )
+        cells = [f"{r[k]:.3f}" for k in ("spearman", "deg_overlap", "deg_auc")]
+        rows.append((m, *cells, f"{wins[m]} / {len(drugs)}", f"{s:.2f}"))
+    header = [
+        "method",
+        "Spearman r",
+        "top-200 DEG overlap",
+        "DEG AUC",
+        "drugs above mean-of-other-drugs",
+        "s per drug",
+    ]
+    title = "Reactome prediction: DrugMatrix kidney signatures from liver (rat)"
+    lines = section(title, text, header, "lrrrrr", rows)
     print("\n".join(lines))
     return lines
 

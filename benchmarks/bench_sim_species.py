@@ -24,11 +24,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 
 import pandas as pd
-import scvi
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, setup_model, simulate, train, write
 
 import uge
 from uge.model._uge import default_max_epochs
@@ -36,13 +34,22 @@ from uge.model._uge import default_max_epochs
 CONDITION, SOURCE, TARGET = "tetracycline", "mouse", "rat"
 
 
-def _means(truth: dict, species: str, organs: list[str], drug: str, genes) -> pd.DataFrame:
+def _means(
+    truth: dict, species: str, organs: list[str], drug: str, genes: pd.Index
+) -> pd.DataFrame:
+    """The simulator's true group means of ``species`` under ``drug``, one row per organ."""
     gm = truth["group_means"]
     rows = gm.loc[[f"{species}|{o}|{drug}" for o in organs], genes]
     return rows.set_axis(organs, axis=0)
 
 
-def _r2(means: dict, observed, control, organs) -> dict:
+def _r2(
+    means: dict[str, pd.DataFrame],
+    observed: pd.DataFrame,
+    control: pd.DataFrame,
+    organs: list[str],
+) -> dict[str, tuple[float, float]]:
+    """Median R² (all genes, top 100 DEGs) over ``organs`` of each prediction."""
     out = {}
     for name, m in means.items():
         r = uge.tl.perturbation_r2(m.loc[organs], observed.loc[organs], 100, control.loc[organs])
@@ -51,20 +58,16 @@ def _r2(means: dict, observed, control, organs) -> dict:
 
 
 def across(seed: int, species: tuple[str, ...], step_factor: float = 1.0) -> dict:
-    scvi.settings.seed = seed
-    study = uge.datasets.simulate_study(species=species, seed=seed)
+    study = simulate(seed, species=species)
     truth = study.uns.pop("uge_truth")
     orthologs = study.uns.pop("orthologs")
     held = ((study.obs["species"] == TARGET) & (study.obs["drug"] == CONDITION)).to_numpy()
-    train = study[~held].copy()
-    uge.UGE.setup_anndata(train, labels_key="organ", condition_key="drug")
-    model = uge.UGE(train, orthologs=orthologs)
-    t0 = time.perf_counter()
-    epochs = default_max_epochs(train.n_obs, 32, int(1800 * step_factor))  # default steps
-    model.train(max_epochs=epochs, enable_progress_bar=False)
-    seconds = time.perf_counter() - t0
+    seen = study[~held].copy()
+    model = setup_model(seen, orthologs)
+    epochs = default_max_epochs(seen.n_obs, 32, int(1800 * step_factor))  # default steps
+    seconds = train(model, epochs)
     rat = (study.obs["species"] == TARGET).to_numpy()
-    model.predict_labels(SOURCE, TARGET, adata=study)
+    model.predict_labels(SOURCE, TARGET, adata=study, key_added="uge_prediction")
     accuracy = float(
         (study.obs["uge_prediction"][rat].astype(str) == study.obs["organ"][rat].astype(str)).mean()
     )
@@ -75,7 +78,7 @@ def across(seed: int, species: tuple[str, ...], step_factor: float = 1.0) -> dic
     means = {"UGE": uge.tl.pseudobulk(pred, "organ")}
     means.update(
         uge.tl.perturbation_baselines(
-            train, CONDITION, SOURCE, TARGET, orthologs, condition_key="drug", labels_key="organ"
+            seen, CONDITION, SOURCE, TARGET, orthologs, condition_key="drug", labels_key="organ"
         )
     )
     observed = _means(truth, TARGET, organs, CONDITION, genes)
@@ -84,23 +87,21 @@ def across(seed: int, species: tuple[str, ...], step_factor: float = 1.0) -> dic
 
 
 def within(seed: int) -> dict:
-    scvi.settings.seed = seed
-    study = uge.datasets.simulate_study(species=(SOURCE,), seed=seed)
+    study = simulate(seed, species=(SOURCE,))
     truth = study.uns.pop("uge_truth")
     organs = list(study.obs["organ"].cat.categories)
     organ = next(o for o in organs if truth["responding"].loc[o, CONDITION])
     held = ((study.obs["organ"] == organ) & (study.obs["drug"] == CONDITION)).to_numpy()
-    train = study[~held].copy()
-    uge.UGE.setup_anndata(train, labels_key="organ", condition_key="drug")
-    model = uge.UGE(train)
-    model.train(enable_progress_bar=False)
+    seen = study[~held].copy()
+    model = setup_model(seen, None)
+    train(model)
     pred = model.predict_perturbation(
-        CONDITION, SOURCE, labels=[organ], source_species=SOURCE, adata=train
+        CONDITION, SOURCE, labels=[organ], source_species=SOURCE, adata=seen
     )
     means = {"UGE": uge.tl.pseudobulk(pred, "organ")}
     means.update(
         uge.tl.perturbation_baselines(
-            train,
+            seen,
             CONDITION,
             SOURCE,
             SOURCE,
@@ -127,59 +128,75 @@ def main() -> None:
     parser.add_argument("--skip-within", action="store_true")
     args = parser.parse_args()
     methods = ("UGE", "additive", "no change")
-    lines = [
-        "## Simulator: 2 vs 3 species, and within one species"
-        + (f", {args.step_factor:g} times the training steps" if args.step_factor != 1 else ""),
-        "",
-        f"`python benchmarks/bench_sim_species.py {' '.join(sys.argv[1:])}`".replace(" `", "`")
-        + ": default `simulate_study` "
-        "(500 samples per species, 10 organs x control + 3 drugs) per seed, default model. "
-        "Rat x tetracycline held out; rat organs annotated from mouse labels; rat x "
-        "tetracycline predicted from mouse. R²: median over the organs that respond of the "
-        "squared Pearson correlation of predicted and true rat group means (all rat genes; "
-        "DEG: the organ's top 100 DEGs).",
-        "",
-        "| seed | species | rat organ accuracy | R² UGE | R² additive | R² no change "
-        "| DEG R² UGE | DEG R² additive | train s |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    rows = []
     for seed in args.seeds:
         for n in args.species:
             species = (SOURCE, TARGET, "human")[:n]
             res = across(seed, species, args.step_factor)
             r2 = res["r2"]
-            row = (
-                f"| {seed} | {', '.join(species)} | {res['accuracy']:.3f} | "
-                + " | ".join(f"{r2[m][0]:.3f}" for m in methods)
-                + f" | {r2['UGE'][1]:.3f} | {r2['additive'][1]:.3f} | {res['s']:.0f} |"
+            rows.append(
+                (
+                    seed,
+                    ", ".join(species),
+                    f"{res['accuracy']:.3f}",
+                    *(f"{r2[m][0]:.3f}" for m in methods),
+                    f"{r2['UGE'][1]:.3f}",
+                    f"{r2['additive'][1]:.3f}",
+                    f"{res['s']:.0f}",
+                )
             )
-            print(row, flush=True)
-            lines.append(row)
+            print(rows[-1], flush=True)
+    title = "Simulator: 2 vs 3 species, and within one species" + (
+        f", {args.step_factor:g} times the training steps" if args.step_factor != 1 else ""
+    )
+    text = (
+        f"{command(__file__, *sys.argv[1:])}: default `simulate_study` "
+        "(500 samples per species, 10 organs x control + 3 drugs) per seed, default model. "
+        "Rat x tetracycline held out; rat organs annotated from mouse labels; rat x "
+        "tetracycline predicted from mouse. R²: median over the organs that respond of the "
+        "squared Pearson correlation of predicted and true rat group means (all rat genes; "
+        "DEG: the organ's top 100 DEGs)."
+    )
+    header = [
+        "seed",
+        "species",
+        "rat organ accuracy",
+        "R² UGE",
+        "R² additive",
+        "R² no change",
+        "DEG R² UGE",
+        "DEG R² additive",
+        "train s",
+    ]
+    lines = section(title, text, header, "rlrrrrrrr", rows)
     if args.skip_within:
         write(args.out, lines)
         return
-    lines += [
-        "",
-        "Within one species: a mouse-only study, the first organ that responds to "
-        "tetracycline has its tetracycline samples held out and is predicted from mouse's "
-        "other organs. R² over all genes and over the organ's top 100 DEGs.",
-        "",
-        "| seed | organ held out | R² UGE | R² additive | R² no change | DEG R² UGE "
-        "| DEG R² additive | DEG R² no change |",
-        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
-    ]
+    rows = []
     for seed in args.seeds:
         res = within(seed)
         r2 = res["r2"]
-        row = (
-            f"| {seed} | {res['organ']} | "
-            + " | ".join(f"{r2[m][0]:.3f}" for m in methods)
-            + " | "
-            + " | ".join(f"{r2[m][1]:.3f}" for m in methods)
-            + " |"
+        rows.append(
+            (
+                seed,
+                res["organ"],
+                *(f"{r2[m][0]:.3f}" for m in methods),
+                *(f"{r2[m][1]:.3f}" for m in methods),
+            )
         )
-        print(row, flush=True)
-        lines.append(row)
+        print(rows[-1], flush=True)
+    text = (
+        "Within one species: a mouse-only study, the first organ that responds to "
+        "tetracycline has its tetracycline samples held out and is predicted from mouse's "
+        "other organs. R² over all genes and over the organ's top 100 DEGs."
+    )
+    header = [
+        "seed",
+        "organ held out",
+        *(f"R² {m}" for m in methods),
+        *(f"DEG R² {m}" for m in methods),
+    ]
+    lines += ["", *section(None, text, header, "rlrrrrrr", rows)]
     write(args.out, lines)
 
 

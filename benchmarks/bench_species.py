@@ -12,12 +12,11 @@ no training. Usage:
 from __future__ import annotations
 
 import argparse
-import time
 
+import anndata as ad
 import numpy as np
 import pandas as pd
-import scvi
-from _common import RESULTS, write
+from _harness import RESULTS, command, section, seeded, setup_model, train, write
 from sklearn.neighbors import KNeighborsClassifier
 
 import uge
@@ -30,7 +29,7 @@ SETS = {
 }
 
 
-def ortholog_1nn(adata, source: str, target: str) -> float:
+def ortholog_1nn(adata: ad.AnnData, source: str, target: str) -> float:
     """Accuracy of 1-NN on log-CPM of the one-to-one orthologs (source as reference)."""
     o = uge.pp.ortholog_matrix(adata, species=[source, target])
     x = np.asarray(o.X, dtype=np.float64)
@@ -51,33 +50,24 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--out", default=RESULTS / "species.md")
     args = parser.parse_args()
-    lines = [
-        "## Organ annotation with many species in one model (Brawand bulk RNA-seq)",
-        "",
-        f"`python benchmarks/bench_species.py --sizes {' '.join(map(str, args.sizes))} "
-        f"--seeds {' '.join(map(str, args.seeds))}`: one model per species set and seed, "
-        f"default parameters, the full one-to-one ortholog table as prior; organs of each "
-        f"species transferred from {args.source} (`predict_labels`). Baseline: 1-NN on log-CPM "
-        "of one-to-one orthologs, same samples.",
-        "",
-        "| species in model | seed | target | UGE accuracy | 1-NN orthologs | train s |",
-        "| ---: | ---: | --- | ---: | ---: | ---: |",
-    ]
+    rows = []
     results = []
     for size in args.sizes:
         species = SETS[size]
         full = uge.datasets.load_brawand(args.data_dir, species=species)
-        for seed in args.seeds:
-            scvi.settings.seed = seed
+        for seed in seeded(args.seeds):
             adata = full.copy()
             # only the source's organs are given: the others' never reach the model
             source = adata.obs["species"] == args.source
             adata.obs["organ_ref"] = adata.obs["organ"].astype(str).where(source, "Unknown")
-            uge.UGE.setup_anndata(adata, labels_key="organ_ref", unlabeled_category="Unknown")
-            model = uge.UGE(adata, orthologs=adata.uns["orthologs"])
-            start = time.perf_counter()
-            model.train(max_epochs=args.epochs, enable_progress_bar=False)
-            took = time.perf_counter() - start
+            model = setup_model(
+                adata,
+                adata.uns["orthologs"],
+                labels_key="organ_ref",
+                condition_key=None,
+                unlabeled_category="Unknown",
+            )
+            took = train(model, args.epochs)
             for target in species:
                 if target == args.source:
                     continue
@@ -86,23 +76,30 @@ def main() -> None:
                 acc = float((pred["prediction"].astype(str) == truth).mean())
                 base = ortholog_1nn(adata, args.source, target)
                 results.append((size, target, acc, base))
-                row = f"| {size} | {seed} | {target} | {acc:.3f} | {base:.3f} | {took:.0f} |"
-                print(row, flush=True)
-                lines.append(row)
+                rows.append((size, seed, target, f"{acc:.3f}", f"{base:.3f}", f"{took:.0f}"))
+                print(rows[-1], flush=True)
     frame = pd.DataFrame(results, columns=["size", "target", "uge", "base"])
     mean = frame.groupby(["size", "target"], sort=False).agg(
         uge=("uge", "mean"), low=("uge", "min"), base=("base", "mean"), n=("uge", "size")
     )
-    lines += [
-        "",
-        "Mean over seeds (lowest seed in brackets):",
-        "",
-        "| species in model | target | UGE accuracy | 1-NN orthologs | seeds |",
-        "| ---: | --- | ---: | ---: | ---: |",
-    ]
-    lines += [
-        f"| {size} | {target} | {r.uge:.3f} ({r.low:.3f}) | {r.base:.3f} | {r.n} |"
+    cmd = command(__file__, "--sizes", *args.sizes, "--seeds", *args.seeds)
+    text = (
+        f"{cmd}: one model per species set and seed, "
+        f"default parameters, the full one-to-one ortholog table as prior; organs of each "
+        f"species transferred from {args.source} (`predict_labels`). Baseline: 1-NN on log-CPM "
+        "of one-to-one orthologs, same samples."
+    )
+    header = ["species in model", "seed", "target", "UGE accuracy", "1-NN orthologs", "train s"]
+    title = "Organ annotation with many species in one model (Brawand bulk RNA-seq)"
+    lines = section(title, text, header, "rrlrrr", rows)
+    rows = [
+        (size, target, f"{r.uge:.3f} ({r.low:.3f})", f"{r.base:.3f}", r.n)
         for (size, target), r in mean.iterrows()
+    ]
+    header = ["species in model", "target", "UGE accuracy", "1-NN orthologs", "seeds"]
+    lines += [
+        "",
+        *section(None, "Mean over seeds (lowest seed in brackets):", header, "rlrrr", rows),
     ]
     write(args.out, lines)
 

@@ -14,8 +14,8 @@ import argparse
 
 import numpy as np
 import pandas as pd
-import scvi
 import torch
+from _harness import seeded, setup_model, train
 
 import uge
 
@@ -30,14 +30,18 @@ def main() -> None:
     species = ["mouse", "human", "opossum", "chicken"]
     full = uge.datasets.load_brawand(args.data_dir, species=species)
     for clip in (None, 1.0):
-        for seed in args.seeds:
-            scvi.settings.seed = seed
+        for seed in seeded(args.seeds):
             adata = full.copy()
             mouse = adata.obs["species"] == "mouse"
             adata.obs["organ_ref"] = adata.obs["organ"].astype(str).where(mouse, "Unknown")
-            uge.UGE.setup_anndata(adata, labels_key="organ_ref", unlabeled_category="Unknown")
-            model = uge.UGE(adata, orthologs=adata.uns["orthologs"])
-            model.train(max_epochs=args.epochs, gradient_clip_val=clip, enable_progress_bar=False)
+            model = setup_model(
+                adata,
+                adata.uns["orthologs"],
+                labels_key="organ_ref",
+                condition_key=None,
+                unlabeled_category="Unknown",
+            )
+            train(model, args.epochs, gradient_clip_val=clip)
             acc = []
             for target in species[1:]:
                 for method in ("classifier", "knn"):
