@@ -175,7 +175,7 @@ def command(script: str, *args: object) -> str:
 def section(
     title: str | None,
     text: str,
-    header: Sequence[str],
+    header: str | Sequence[str],
     align: str,
     rows: Iterable[Sequence[object]],
 ) -> list[str]:
@@ -188,12 +188,14 @@ def section(
     text
         The paragraph above the table, as a rule the reproducing :func:`command` first.
     header
-        The column names.
+        The column names (or one string, the names separated by ``" | "``).
     align
         One letter per column: ``l`` left, ``r`` right (numbers).
     rows
         The rows, one value per column (written with ``str``; an empty one as ``| |``).
     """
+    if isinstance(header, str):
+        header = header.split(" | ")
     if len(align) != len(header):
         raise ValueError(f"{len(header)} columns but align {align!r}")
     rule = {"l": "---", "r": "---:"}

@@ -81,7 +81,7 @@ def main() -> None:
         "are hidden from every method. Accuracy and macro-F1 over the target's cells "
         "(macro over the target's cell types)."
     )
-    header = ["direction", "method", "accuracy", "macro-F1", "train s"]
+    header = "direction | method | accuracy | macro-F1 | train s"
     title = "Cross-species cell-type annotation, Baron pancreas"
     write(args.out, section(title, text, header, "llrrr", rows))
 

@@ -179,20 +179,10 @@ def main() -> None:
         f"latents of all cells in minibatches of {args.latent_batch}. Peak: the process's "
         "peak resident memory (MiB) up to the end of that phase."
     )
-    header = [
-        "cells",
-        "genes per species",
-        "h5ad (GiB)",
-        "tool",
-        "parameters",
-        "setup s",
-        "setup peak",
-        "train cells/s",
-        "train peak",
-        "latents cells/s",
-        "latents s",
-        "latents peak",
-    ]
+    header = (
+        "cells | genes per species | h5ad (GiB) | tool | parameters | setup s | setup peak"
+        " | train cells/s | train peak | latents cells/s | latents s | latents peak"
+    )
     for genes, n in ((g, n) for g in args.genes for n in args.cells):
         path = data / f"cells{n}_genes{genes}_det{args.detected}.h5ad"
         if not path.exists():

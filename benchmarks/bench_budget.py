@@ -72,14 +72,11 @@ def main() -> None:
         "(500 mouse + 500 rat samples), each configuration trained for "
         f"{args.seconds} s of wall-clock time on this machine, seed 0."
     )
-    header = [
-        "configuration",
-        "epochs in budget",
-        "validation NLL per gene",
-        "organ accuracy, rat from mouse (chance)",
-        "drug accuracy, rat from mouse",
-        "species silhouette",
-    ]
+    header = (
+        "configuration | epochs in budget | validation NLL per gene"
+        " | organ accuracy, rat from mouse (chance) | drug accuracy, rat from mouse"
+        " | species silhouette"
+    )
     title = "Quality within a training budget"
     write(args.out, section(title, text, header, "lrrrrr", rows))
 

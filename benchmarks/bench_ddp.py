@@ -85,14 +85,10 @@ def main() -> None:
         "process. Accuracy: rat organs annotated from mouse labels "
         "(`model.predict_labels('mouse', 'rat')`) against the truth (chance 0.1)."
     )
-    header = [
-        "seed",
-        "accuracy, 1 process",
-        "accuracy, DDP 2 processes",
-        "difference",
-        "train s, 1 process",
-        "train s, DDP",
-    ]
+    header = (
+        "seed | accuracy, 1 process | accuracy, DDP 2 processes | difference | train s, 1 process"
+        " | train s, DDP"
+    )
     write(args.out, section("Data-parallel training", text, header, "rrrrrr", rows))
 
 

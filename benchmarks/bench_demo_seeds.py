@@ -132,12 +132,10 @@ def main() -> None:
         "Additive prediction (rat control + mouse shift, gene by gene) through other gene "
         "correspondences, same split, no training: median R² (DEG R²) over responding organs."
     )
-    header = [
-        "seed",
-        "ortholog table (the additive baseline)",
-        "UGE's aligned pairs",
-        "true functional map (oracle)",
-    ]
+    header = (
+        "seed | ortholog table (the additive baseline) | UGE's aligned pairs "
+        "| true functional map (oracle)"
+    )
     lines += ["", *section(None, text, header, "rrrr", ceiling)]
     write(args.out, lines)
 

@@ -154,7 +154,7 @@ def main() -> None:
         "experiments; 'to reach': experiments needed to come within 10% of the error "
         "random order reaches after all 50."
     )
-    header = ["seed", "order", "start", "after 8", "after 17", "after 25", "after 50", "to reach"]
+    header = "seed | order | start | after 8 | after 17 | after 25 | after 50 | to reach"
     title = "Experiment suggestions on the simulator"
     write(args.out, section(title, text, header, "rlrrrrrr", rows))
 

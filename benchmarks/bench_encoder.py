@@ -129,7 +129,7 @@ def main() -> None:
         "padding; training tokens per second (forward, backward, AdamW), median of the timed "
         "steps."
     )
-    header = ["size", "batch", "precision", "UGE tokens/s", "BERT tokens/s", "UGE / BERT"]
+    header = "size | batch | precision | UGE tokens/s | BERT tokens/s | UGE / BERT"
     lines = section("Encoder vs Hugging Face BertModel", text, header, "lrlrrr", rows)
     write(args.out or RESULTS / f"encoder_{args.device}.md", lines)
 

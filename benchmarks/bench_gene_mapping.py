@@ -93,7 +93,7 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
         lo, hi = spread.loc[(method, kind)]
         top1 = f"{r['top1']:.3f} ({lo:.3f}-{hi:.3f})"
         rows.append((method, kind, top1, f"{r['top10']:.3f}", f"{r['mrr']:.3f}"))
-    header = ["method", "kind", "top-1", "top-10", "MRR"]
+    header = "method | kind | top-1 | top-10 | MRR"
     title = "Simulated study: mouse genes mapped to rat genes"
     lines = section(title, text, header, "llrrr", rows)
     text = (
@@ -101,7 +101,7 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
         "score (ROC AUC):"
     )
     rows = [(s, m, f"{a:.3f}") for s, m, a in aucs]
-    return [*lines, "", *section(None, text, ["seed", "gene_alignment", "ROC AUC"], "rlr", rows)]
+    return [*lines, "", *section(None, text, "seed | gene_alignment | ROC AUC", "rlr", rows)]
 
 
 def reactome_only(seeds: list[int]) -> list[str]:
@@ -149,7 +149,7 @@ def reactome_only(seeds: list[int]) -> list[str]:
         "(the truth tells which), a ceiling for any method that matches measured reactomes."
     )
     rows = [(*k, f"{r['top1']:.3f}", f"{r['top10']:.3f}") for k, r in mean.iterrows()]
-    header = ["reactome", "similarity", "kind", "top-1", "top-10"]
+    header = "reactome | similarity | kind | top-1 | top-10"
     title = "Simulated study: direct reactome mapping, true vs measured reactomes"
     return section(title, text, header, "lllrr", rows)
 
@@ -228,7 +228,7 @@ def baron_evidence(data_dir: str | None, seed: int = 0) -> list[str]:
         top = (f"{np.mean(rank <= 1):.3f}", f"{np.mean(rank <= 10):.3f}")
         rows.append((name, *top, f"{np.median(rank):.0f}"))
         print(rows[-1], flush=True)
-    header = ["signal", "top-1", "top-10", "median rank"]
+    header = "signal | top-1 | top-10 | median rank"
     title = "Baron pancreas: how much the cells say about held-out orthologs"
     return section(title, text, header, "lrrr", rows)
 
@@ -277,7 +277,7 @@ def baron(data_dir: str | None, epochs: int | None, seed: int = 0) -> list[str]:
         r = uge.tl.evaluate_gene_mapping(mapping, reference, kind_key=None).loc["overall"]
         rows.append((name, f"{r['top1']:.3f}", f"{r['top10']:.3f}", f"{r['mrr']:.3f}"))
         print(rows[-1], flush=True)
-    header = ["method", "top-1", "top-10", "MRR"]
+    header = "method | top-1 | top-10 | MRR"
     title = "Baron pancreas: held-out human-mouse orthologs"
     return section(title, text, header, "lrrr", rows)
 

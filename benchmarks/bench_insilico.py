@@ -102,15 +102,7 @@ def main() -> None:
         "organ; movement away from the organ's latent centroid against "
         f"{N_RANDOM} expression-matched random sets. FDR: Benjamini-Hochberg over all rows."
     )
-    header = [
-        "seed",
-        "organ",
-        "program: distance increase",
-        "random: mean",
-        "random: 95th pct",
-        "p",
-        "FDR",
-    ]
+    header = "seed | organ | program: distance increase | random: mean | random: 95th pct | p | FDR"
     values = ("program", "random_mean", "random_95", "p", "fdr")
     rows = [
         (r.seed, r.organ, *(f"{getattr(r, v):.3f}" for v in values)) for r in frame.itertuples()

@@ -67,7 +67,7 @@ def main() -> None:
         "default model with d_model=32, 2 heads, 64 tokens; 40 epochs at batch size 64; "
         "organ accuracy of rat samples from mouse labels (5-NN in `X_uge`, chance 0.5)."
     )
-    header = ["latent_align_weight", "runs with accuracy < 0.9", "median accuracy", "minimum"]
+    header = "latent_align_weight | runs with accuracy < 0.9 | median accuracy | minimum"
     title = "Latent-alignment weight and reliability"
     write(args.out, section(title, text, header, "rrrr", rows))
 

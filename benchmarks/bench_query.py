@@ -108,7 +108,7 @@ def genes(seeds: list[int], epochs: int | None) -> list[str]:
         lo, hi = spread.loc[(method, kind)]
         top10 = f"{r['top10']:.3f} ({lo:.3f}-{hi:.3f})"
         rows.append((method, kind, f"{r['n']:.0f}", f"{r['top1']:.3f}", top10))
-    header = ["method", "kind", "n", "top-1", "top-10"]
+    header = "method | kind | n | top-1 | top-10"
     title = "New genes: rat genes hidden from the reference, then added"
     return section(title, text, header, "llrrr", rows)
 

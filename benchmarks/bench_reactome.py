@@ -152,7 +152,7 @@ def simulated(seeds: list[int], epochs: int | None) -> list[str]:
         for m, r in mean.iterrows()
     ]
     title = "Reactome prediction on the simulator: held-out rat (organ, drug) columns"
-    lines = section(title, text, ["method", "Pearson r", "DEG AUC"], "lrr", rows)
+    lines = section(title, text, "method | Pearson r | DEG AUC", "lrr", rows)
     print("\n".join(lines))
     return lines
 
@@ -219,14 +219,10 @@ def drugmatrix(data_dir: str | None, ranks: list[int], n_drugs: int | None) -> l
         s = seconds.get(m, 0.0) / len(drugs)
         cells = [f"{r[k]:.3f}" for k in ("spearman", "deg_overlap", "deg_auc")]
         rows.append((m, *cells, f"{wins[m]} / {len(drugs)}", f"{s:.2f}"))
-    header = [
-        "method",
-        "Spearman r",
-        "top-200 DEG overlap",
-        "DEG AUC",
-        "drugs above mean-of-other-drugs",
-        "s per drug",
-    ]
+    header = (
+        "method | Spearman r | top-200 DEG overlap | DEG AUC | drugs above mean-of-other-drugs"
+        " | s per drug"
+    )
     title = "Reactome prediction: DrugMatrix kidney signatures from liver (rat)"
     lines = section(title, text, header, "lrrrrr", rows)
     print("\n".join(lines))

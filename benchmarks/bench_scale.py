@@ -145,15 +145,10 @@ def main() -> None:
     parser.add_argument("--out", default=str(RESULTS / "scale.md"))
     args = parser.parse_args()
     before = None if args.before is None else str(Path(args.before) / "src")
-    extra = ["before, in memory: peak"] if before else []
-    header = [
-        "cells",
-        "h5ad (MiB)",
-        "in memory: after reading",
-        "in memory: peak",
-        "backed: after reading",
-        "backed: peak",
-    ]
+    header = (
+        "cells | h5ad (MiB) | in memory: after reading | in memory: peak | backed: after reading"
+        " | backed: peak" + (" | before, in memory: peak" if before else "")
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.cells:
@@ -180,7 +175,7 @@ def main() -> None:
     )
     lines = ["## Scale", "", command(__file__, *sys.argv[1:])]
     if args.cells:
-        lines += ["", *section(None, text, header + extra, "r" * len(header + extra), rows)]
+        lines += ["", *section(None, text, header, "rrrrrr" + "r" * bool(before), rows)]
     rows = []
     for precision in args.precision:
         for n_species in args.species:
@@ -210,9 +205,9 @@ def main() -> None:
         f"{args.epochs} epochs after one warm-up epoch, one torch thread, accelerator "
         f"{args.accelerator!r}."
     )
-    header = ["species", "genes in all", "precision", "cells/s", "last training loss"]
-    extra = ["before: cells/s"] if before else []
-    lines += ["", *section(None, text, header + extra, "rrlrr" + "r" * len(extra), rows)]
+    header = "species | genes in all | precision | cells/s | last training loss"
+    header += " | before: cells/s" if before else ""
+    lines += ["", *section(None, text, header, "rrlrr" + "r" * bool(before), rows)]
     write(args.out, lines)
 
 

@@ -157,17 +157,10 @@ def main() -> None:
         "squared Pearson correlation of predicted and true rat group means (all rat genes; "
         "DEG: the organ's top 100 DEGs)."
     )
-    header = [
-        "seed",
-        "species",
-        "rat organ accuracy",
-        "R² UGE",
-        "R² additive",
-        "R² no change",
-        "DEG R² UGE",
-        "DEG R² additive",
-        "train s",
-    ]
+    header = (
+        "seed | species | rat organ accuracy | R² UGE | R² additive | R² no change | DEG R² UGE"
+        " | DEG R² additive | train s"
+    )
     lines = section(title, text, header, "rlrrrrrrr", rows)
     if args.skip_within:
         write(args.out, lines)

@@ -89,14 +89,14 @@ def main() -> None:
         f"species transferred from {args.source} (`predict_labels`). Baseline: 1-NN on log-CPM "
         "of one-to-one orthologs, same samples."
     )
-    header = ["species in model", "seed", "target", "UGE accuracy", "1-NN orthologs", "train s"]
+    header = "species in model | seed | target | UGE accuracy | 1-NN orthologs | train s"
     title = "Organ annotation with many species in one model (Brawand bulk RNA-seq)"
     lines = section(title, text, header, "rrlrrr", rows)
     rows = [
         (size, target, f"{r.uge:.3f} ({r.low:.3f})", f"{r.base:.3f}", r.n)
         for (size, target), r in mean.iterrows()
     ]
-    header = ["species in model", "target", "UGE accuracy", "1-NN orthologs", "seeds"]
+    header = "species in model | target | UGE accuracy | 1-NN orthologs | seeds"
     lines += [
         "",
         *section(None, "Mean over seeds (lowest seed in brackets):", header, "rlrrr", rows),

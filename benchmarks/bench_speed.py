@@ -68,7 +68,7 @@ def main() -> None:
         f"samples (2,090 genes), batch size 128, {torch.get_num_threads()} torch threads, "
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}."
     )
-    header = ["configuration", "parameters", "samples/s", "s/epoch", "peak memory (MiB)"]
+    header = "configuration | parameters | samples/s | s/epoch | peak memory (MiB)"
     title = "Training speed and memory"
     write(args.out, section(title, text, header, "lrrrr", rows))
 
