@@ -25,8 +25,9 @@ Two studies, each run as a user would:
   their sum after z-scoring each source gene's scores (an upper reference for what simple
   expression statistics reach).
 
-Usage: ``python benchmarks/bench_gene_mapping.py [--study STUDY|all] [--seeds 0 1 2]
-[--data-dir DIR]``; writes ``benchmarks/results/gene_mapping.md``.
+Usage: ``python benchmarks/bench_gene_mapping.py [--study STUDY ...|all] [--seeds 0 1 2]
+[--data-dir DIR]``; one study writes ``benchmarks/results/gene_mapping_STUDY.md``, several
+write ``gene_mapping.md`` (``--study simulated baron`` writes the committed one).
 """
 
 from __future__ import annotations
@@ -285,22 +286,24 @@ def baron(data_dir: str | None, epochs: int | None, seed: int = 0) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     studies = ["simulated", "reactome", "baron", "baron-evidence", "all"]
-    parser.add_argument("--study", choices=studies, default="all")
+    parser.add_argument("--study", choices=studies, nargs="+", default=["all"])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", default=None)
     args = parser.parse_args()
     lines: list[str] = []
-    if args.study in ("simulated", "all"):
+    study = set(args.study)
+    if study & {"simulated", "all"}:
         lines += [*simulated(args.seeds, args.epochs), ""]
-    if args.study in ("reactome", "all"):
+    if study & {"reactome", "all"}:
         lines += [*reactome_only(args.seeds), ""]
-    if args.study in ("baron", "all"):
+    if study & {"baron", "all"}:
         lines += [*baron(args.data_dir, args.epochs), ""]
-    if args.study in ("baron-evidence", "all"):
+    if study & {"baron-evidence", "all"}:
         lines += baron_evidence(args.data_dir)
-    name = "" if args.study == "all" else "_" + args.study.replace("-", "_")
+    # one study writes its own file; several (or all) write gene_mapping.md
+    name = "_" + args.study[0].replace("-", "_") if len(study - {"all"}) == 1 == len(study) else ""
     out = args.out or RESULTS / f"gene_mapping{name}.md"
     write(out, lines)
 

@@ -65,7 +65,8 @@ def main() -> None:
         )
     text = (
         f"{command(__file__, '--epochs', args.epochs)}: simulated study, 1,000 "
-        f"samples (2,090 genes), batch size 128, {torch.get_num_threads()} torch threads, "
+        f"samples (2,090 genes), batch size 32 (the default), "
+        f"{torch.get_num_threads()} torch threads, "
         f"{platform.processor() or platform.machine()}, torch {torch.__version__}."
     )
     header = "configuration | parameters | samples/s | s/epoch | peak memory (MiB)"
