@@ -154,7 +154,53 @@ def write_fake_brawand(
     pd.DataFrame(table).to_csv(path / "orthologs_1to1.tsv.gz", sep="\t", index=False)
 
 
-WRITERS = {"baron": write_fake_baron, "brawand": write_fake_brawand}
+#: Kang cell types (``obs["cell_type"]``), a few of them.
+KANG_CELL_TYPES = ("CD4T", "CD14+Mono", "B", "NK")
+
+
+def write_fake_kang(path: Path, n_cells: int = 240, n_genes: int = 300, seed: int = 0) -> None:
+    """Write ``kang_valid.h5ad``: log-normalised PBMCs, control and stimulated.
+
+    Stimulated cells of every type raise one shared set of 20 response genes (and each type
+    a few of its own), as interferon does.
+
+    Parameters
+    ----------
+    path
+        The ``kang/`` folder to write (created).
+    n_cells
+        Cells (half of them stimulated).
+    n_genes
+        Genes.
+    seed
+        Random seed.
+    """
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    n_types = len(KANG_CELL_TYPES)
+    types = rng.integers(0, n_types, n_cells)
+    stimulated = np.arange(n_cells) % 2 == 1
+    # groups: each type under control, then each type stimulated
+    response = _programs(rng, 1, n_genes, 20) + _programs(rng, n_types, n_genes, 5)
+    program = np.r_[_programs(rng, n_types, n_genes, 20), np.zeros((n_types, n_genes))]
+    program[n_types:] = program[:n_types] + response
+    counts = _counts(rng, types + n_types * stimulated, rng.normal(0, 1, n_genes), program, 2000)
+    x = np.log1p(counts / counts.sum(1, keepdims=True) * 1e4).astype(np.float32)
+    condition = np.where(stimulated, "stimulated", "control")
+    obs = pd.DataFrame(
+        {
+            "condition": pd.Categorical(condition),
+            "cell_type": pd.Categorical(np.asarray(KANG_CELL_TYPES)[types]),
+            "n_counts": counts.sum(1),
+        },
+        index=[f"CELL{i + 1:04d}-1-{c}" for i, c in enumerate(condition)],
+    )
+    var = pd.DataFrame({"gene_symbol": [f"GENE{i + 1}" for i in range(n_genes)]})
+    var.index = var["gene_symbol"].to_numpy()
+    ad.AnnData(sparse.csr_matrix(x), obs=obs, var=var).write_h5ad(path / "kang_valid.h5ad")
+
+
+WRITERS = {"baron": write_fake_baron, "brawand": write_fake_brawand, "kang": write_fake_kang}
 
 
 def write_fake_data(root: Path, datasets: Iterable[str] = tuple(WRITERS), seed: int = 0) -> Path:

@@ -100,5 +100,9 @@ def test_fake_data_are_read_by_the_loaders(tmp_path):
     assert set(brawand.obs["sex"]) == {"female", "male"}
     assert brawand.uns["orthologs"].shape == (300, 10)
     assert brawand.n_vars == 10 * 300  # chimpanzee and bonobo IDs told apart by species
+    kang = uge.datasets.load_kang(tmp_path)
+    assert set(kang.obs["condition"]) == {"control", "stimulated"}
+    assert kang.obs["cell_type"].nunique() == 4 and set(kang.var["species"]) == {"human"}
+    assert kang.X.max() < 15 and (kang.X.toarray() != np.round(kang.X.toarray())).any()
     with pytest.raises(ValueError, match="No fake data"):
-        write_fake_data(tmp_path, ["kang"])
+        write_fake_data(tmp_path, ["hagai2018"])

@@ -1,6 +1,13 @@
 """Data sets for UGE: a simulated cross-species drug study with ground truth, real loaders."""
 
-from ._real import load_baron, load_brawand, load_drugmatrix, resolve_data_dir
+from ._real import load_baron, load_brawand, load_drugmatrix, load_kang, resolve_data_dir
 from ._simulate import simulate_study
 
-__all__ = ["load_baron", "load_brawand", "load_drugmatrix", "resolve_data_dir", "simulate_study"]
+__all__ = [
+    "load_baron",
+    "load_brawand",
+    "load_drugmatrix",
+    "load_kang",
+    "resolve_data_dir",
+    "simulate_study",
+]

@@ -198,3 +198,34 @@ def load_drugmatrix(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     table = pd.concat(frames, axis=1, join="inner")
     table.index.name = None
     return table
+
+
+def load_kang(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
+    """Kang et al. 2018 PBMCs, control and interferon-beta stimulated (scGen's split).
+
+    Reads ``kang/kang_valid.h5ad`` from :func:`resolve_data_dir`: the 1,975 cells x 6,998
+    genes of scGen's validation file, seven cell types in both conditions, already
+    log-normalised (there are no counts: UGE fits it with the Gaussian likelihood).
+
+    Parameters
+    ----------
+    data_dir
+        The data directory; ``None`` reads ``$UGE_DATA_DIR``.
+
+    Returns
+    -------
+    anndata.AnnData
+        One species, ``"human"`` (:func:`uge.pp.concat_species`, gene symbols as names),
+        with ``obs["condition"]`` (``"control"`` or ``"stimulated"``) and
+        ``obs["cell_type"]``.
+    """
+    path = resolve_data_dir(data_dir) / "kang" / "kang_valid.h5ad"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: see the data directory's README.")
+    adata = ad.read_h5ad(path)
+    if "gene_symbol" in adata.var:
+        adata.var_names = adata.var["gene_symbol"].astype(str).to_numpy()
+    adata.var_names_make_unique()
+    adata.var = adata.var.drop(columns=adata.var.columns)
+    adata.obs = adata.obs[["condition", "cell_type"]].astype("category")
+    return concat_species({"human": adata})
