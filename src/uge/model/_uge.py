@@ -22,7 +22,13 @@ from ._io import SaveLoadMixin
 from ._query import QueryMixin
 from ._reactome import ReactomeMixin
 from ._setup import SetupMixin
-from ._training import GRADIENT_CLIP, SparseDataSplitter, UGETrainingPlan, default_max_epochs
+from ._training import (
+    GRADIENT_CLIP,
+    OPTIMIZER,
+    SparseDataSplitter,
+    UGETrainingPlan,
+    default_max_epochs,
+)
 from ._transfer import TransferMixin
 
 logger = logging.getLogger(__name__)
@@ -257,10 +263,11 @@ class UGE(
             non-deterministic ones (on a 2-core CPU, latents then differ by about 1e-3
             between runs).
         plan_kwargs
-            Keyword arguments of :class:`scvi.train.TrainingPlan`. ``lr`` defaults to 1e-2:
-            on the simulated study, drug responses were learned well enough to transfer
-            across species within the default steps only with 1e-2 and minibatches of 32
-            (3e-3 and 128 left them underfit; see ``docs/model.md``).
+            Keyword arguments of :class:`scvi.train.TrainingPlan`. Adam's ``lr`` defaults to
+            1e-3 and its ``eps`` to 1e-8 (scvi-tools' 0.01 froze the per-gene parameters,
+            whose gradients are small: the reconstruction averages over genes; on real
+            cells the decoder then could not reproduce its own input; see
+            ``docs/model.md``).
         **kwargs
             Other arguments of :meth:`scvi.model.base.UnsupervisedTrainingMixin.train`
             (``train_size``, ``datasplitter_kwargs``, ``load_sparse_tensor``: by default
@@ -289,7 +296,7 @@ class UGE(
             accelerator=accelerator,
             devices=devices,
             # a query model trains without weight decay, which would move frozen weights
-            plan_kwargs={"lr": 1e-2, **self._query_plan, **(plan_kwargs or {})},
+            plan_kwargs={**OPTIMIZER, **self._query_plan, **(plan_kwargs or {})},
             deterministic=deterministic,
             **kwargs,
         )
