@@ -17,6 +17,7 @@ import argparse
 import inspect
 import sys
 import time
+from typing import Any
 
 import anndata as ad
 import pandas as pd
@@ -65,7 +66,10 @@ def main() -> None:
         results = []
         if "uge" in args.methods:
             for max_tokens in args.max_tokens:
-                results += uge_rows(full, ref, source, target, truth, args, max_tokens)
+                tokens = "" if max_tokens == DEFAULT_TOKENS else f", {max_tokens} tokens"
+                results += uge_rows(
+                    full, ref, target, truth, args.seed, args.epochs, tokens, max_tokens=max_tokens
+                )
         if "scanvi" in args.methods:
             results += scanvi_rows(ortho, ref, target, truth, args)
         if "pca" in args.methods:
@@ -89,30 +93,36 @@ def main() -> None:
 def uge_rows(
     full: ad.AnnData,
     ref: pd.Series,
-    source: str,
     target: str,
     truth: pd.Series,
-    args: argparse.Namespace,
-    max_tokens: int,
+    seed: int,
+    epochs: int | None,
+    suffix: str = "",
+    train_kwargs: dict | None = None,
+    **model_kwargs: Any,
 ) -> list[tuple]:
-    """UGE trained on the source's labels, scored by its classifier and by kNN."""
+    """UGE trained on the source's labels (``ref``), scored by its classifier and by kNN.
+
+    Rows are named ``UGE (method{suffix})``; ``train_kwargs`` go to ``model.train`` and
+    ``model_kwargs`` to :class:`uge.UGE`.
+    """
     rows = []
-    scvi.settings.seed = args.seed
+    scvi.settings.seed = seed
     adata = full.copy()
     adata.obs["cell_type_ref"] = ref.to_numpy()
+    source = next(s for s in adata.obs["species"].cat.categories if s != target)
     model = setup_model(
         adata,
         adata.uns["orthologs"],
         labels_key="cell_type_ref",
         condition_key=None,
         unlabeled_category=UNKNOWN,
-        max_tokens=max_tokens,
+        **model_kwargs,
     )
-    took = train(model, args.epochs)
+    took = train(model, epochs, **(train_kwargs or {}))
     for method in ("classifier", "knn"):
         pred = model.predict_labels(source, target, method=method)["prediction"]
-        tokens = "" if max_tokens == DEFAULT_TOKENS else f", {max_tokens} tokens"
-        rows.append((f"UGE ({method}{tokens})", *scores(truth[pred.index], pred), took))
+        rows.append((f"UGE ({method}{suffix})", *scores(truth[pred.index], pred), took))
     return rows
 
 

@@ -82,13 +82,23 @@ class Case:
         }
 
     def uge(
-        self, epochs: int | None, train_kwargs: dict | None = None, **model_kwargs: Any
+        self,
+        epochs: int | None,
+        train_kwargs: dict | None = None,
+        fixed_scale: bool = False,
+        **model_kwargs: Any,
     ) -> dict[str, tuple[float, ...]]:
         """UGE's prediction (decoded shifted latent), control plus the decoded difference,
-        and the reconstruction R² of the held-out type's control mean."""
+        and the reconstruction R² of the held-out type's control mean.
+
+        ``fixed_scale`` keeps the Gaussian scales at their start (one value for all genes:
+        a mean squared error) instead of learning one per gene.
+        """
         adata = self.train.copy()
         uge.UGE.setup_anndata(adata, labels_key=LABEL, condition_key=CONDITION)
         model = uge.UGE(adata, **model_kwargs)
+        if fixed_scale:
+            model.module.px_r.requires_grad_(False)
         start = time.perf_counter()
         model.train(max_epochs=epochs, enable_progress_bar=False, **(train_kwargs or {}))
         took = time.perf_counter() - start

@@ -201,6 +201,31 @@ def test_tokens_are_bounded(adata):
         assert (xn[i, cand & ~torch.isin(torch.arange(len(cand)), genes[i])] <= cutoff).all()
 
 
+def test_relative_ranking_picks_genes_above_their_usual_level(adata):
+    adata.var["highly_variable"] = False
+    adata.var.iloc[:60, adata.var.columns.get_loc("highly_variable")] = True  # 60 candidates
+    uge.UGE.setup_anndata(adata)
+    kwargs = {"max_tokens": 10, "d_model": 16, "n_heads": 2}
+    by_level = uge.UGE(adata, **kwargs).module
+    relative = uge.UGE(adata, token_ranking="relative", **kwargs).module
+    x = torch.as_tensor(adata.X[:8].toarray())
+    species = torch.as_tensor(adata.obs["species"].cat.codes.to_numpy()[:8]).long()
+    genes, values, keep, library = relative.select_tokens(x, species)
+    assert keep.all()
+    xn = torch.log1p(x / library * 1e4)
+    z = (xn - relative.gene_mean) / relative.gene_std
+    cand = relative.token_candidates[species]
+    for i in range(8):  # the tokens are the sample's 10 highest relative values
+        others = cand[i] & ~torch.isin(torch.arange(adata.n_vars), genes[i])
+        assert (z[i, others] <= z[i, genes[i]].min() + 1e-6).all()
+    torch.testing.assert_close(values, z.gather(1, genes).clamp(-5, 5))
+    assert not torch.equal(
+        genes.sort(1).values, by_level.select_tokens(x, species)[0].sort(1).values
+    )
+    with pytest.raises(ValueError, match="token_ranking must be"):
+        uge.UGE(adata, token_ranking="median")
+
+
 def test_highly_variable_genes_choose_tokens(adata):
     adata.var["highly_variable"] = False
     chosen = np.r_[0:10, adata.n_vars - 10 : adata.n_vars]

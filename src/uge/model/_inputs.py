@@ -57,7 +57,7 @@ def choose_likelihood(x, requested: str, where: str) -> str:
     return likelihood
 
 
-def check_params(**params: float) -> None:
+def check_params(**params: float | str) -> None:
     """Raise a clear error for model hyperparameters out of range, before any work."""
     for name in ("d_model", "n_layers", "n_heads", "n_latent", "n_hidden", "max_tokens"):
         check_positive_int(name, params[name])
@@ -65,6 +65,10 @@ def check_params(**params: float) -> None:
         raise ValueError(
             f"d_model ({params['d_model']}) must be divisible by n_heads ({params['n_heads']}): "
             "each attention head gets d_model / n_heads dimensions."
+        )
+    if params["token_ranking"] not in ("expression", "relative"):
+        raise ValueError(
+            f"token_ranking must be 'expression' or 'relative', got {params['token_ranking']!r}."
         )
     if not 0 <= params["dropout"] < 1:
         raise ValueError(f"dropout must be in [0, 1), got {params['dropout']!r}.")

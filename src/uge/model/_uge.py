@@ -88,6 +88,12 @@ class UGE(
         Most gene tokens per sample. Each sample uses its top expressed genes among its
         species' token genes: ``var["highly_variable"]`` when present, else the species'
         ``max_tokens`` most variable genes (log-normalised). Cost stays flat as genes grow.
+    token_ranking
+        How a sample picks its ``max_tokens`` tokens among more token genes:
+        ``"expression"`` (its most expressed) or ``"relative"`` (its genes most above their
+        usual level: log-normalised value minus the gene's mean over its standard
+        deviation, as Geneformer ranks genes). The same when a species has no more token
+        genes than ``max_tokens``.
     gene_align_weight
         Weight of the gene alignment: a gene of a later species that is paired (see
         ``gene_alignment``) is embedded as its partners' mean embedding plus a residual of
@@ -148,6 +154,7 @@ class UGE(
         n_hidden: int = 128,
         dropout: float = 0.0,
         max_tokens: int = 128,
+        token_ranking: Literal["expression", "relative"] = "expression",
         gene_align_weight: float = 10.0,
         latent_align_weight: float = 0.1,
         gene_alignment: GeneAlignment = "both",
@@ -166,6 +173,7 @@ class UGE(
             "n_hidden": n_hidden,
             "dropout": dropout,
             "max_tokens": max_tokens,
+            "token_ranking": token_ranking,
             "gene_align_weight": gene_align_weight,
             "latent_align_weight": latent_align_weight,
         }

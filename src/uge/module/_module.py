@@ -126,6 +126,11 @@ class UGEModule(BaseModuleClass):
     gene_rank
         ``(G,)`` anchoring order of paired genes (:class:`~uge.module.GeneEmbedding`);
         ``None``: by species.
+    token_ranking
+        How a sample ranks its candidate genes to pick its tokens: ``"expression"``, by
+        expression; ``"relative"``, by relative value (log-normalised expression minus the
+        gene's mean, over its standard deviation: the genes most above their own usual
+        level, as Geneformer ranks them).
     """
 
     def __init__(
@@ -151,8 +156,10 @@ class UGEModule(BaseModuleClass):
         n_labels: int = 0,
         classification_weight: float = 0.0,
         gene_rank: torch.Tensor | None = None,
+        token_ranking: Literal["expression", "relative"] = "expression",
     ) -> None:
         super().__init__()
+        self.token_ranking = token_ranking
         n_species, n_genes = token_candidates.shape
         self.likelihood = likelihood
         self.n_species = n_species
@@ -242,12 +249,13 @@ class UGEModule(BaseModuleClass):
     def select_tokens(
         self, x: torch.Tensor, species: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Pick each sample's top ``max_tokens`` expressed genes among its species' candidates.
+        """Pick each sample's top ``max_tokens`` genes among its species' candidates.
 
         ``x`` is dense or a sparse CSR tensor; only the candidate genes' columns are read
         (for sparse input, only stored entries), so dense and sparse input give the same
-        tokens. Genes are ranked on the input as it is (log-normalising is monotone within
-        a sample), so only the chosen genes are normalised.
+        tokens. With ``token_ranking="expression"`` genes are ranked on the input as it is
+        (log-normalising is monotone within a sample); with ``"relative"`` by their
+        relative values.
 
         Returns gene ids ``(B, M)``, their relative values ``(B, M)`` (log-normalised, then
         standardised per gene and clipped to +-5), a mask of real tokens, and the library
@@ -255,16 +263,27 @@ class UGEModule(BaseModuleClass):
         """
         library = own_species_sums(x, species, self.gene_species)
         candidates = block(x, self.token_columns)
+        columns = self.token_columns
+        if self.token_ranking == "relative":
+            candidates = self._relative(candidates, library, columns)
         scores = candidates.masked_fill(~self.token_slots[species], float("-inf"))
         top, slots = scores.topk(self.max_tokens, dim=1)
         keep = torch.isfinite(top)
         slots = slots.masked_fill(~keep, 0)
-        genes = self.token_columns[slots].masked_fill(~keep, 0)
-        chosen = candidates.gather(1, slots)
-        if self.likelihood != "gaussian":
-            chosen = torch.log1p(chosen / library.clamp_min(1.0) * TARGET_SUM)
-        values = (chosen - self.gene_mean[genes]) / self.gene_std[genes]
+        genes = columns[slots].masked_fill(~keep, 0)
+        values = candidates.gather(1, slots)
+        if self.token_ranking != "relative":
+            values = self._relative(values, library, genes)
         return genes, values.clamp(-5, 5).masked_fill(~keep, 0.0), keep, library
+
+    def _relative(
+        self, values: torch.Tensor, library: torch.Tensor, genes: torch.Tensor
+    ) -> torch.Tensor:
+        """Input values of ``genes`` (ids, one per column or per entry) as relative values:
+        log-normalised, minus the gene's mean, over its standard deviation."""
+        if self.likelihood != "gaussian":
+            values = torch.log1p(values / library.clamp_min(1.0) * TARGET_SUM)
+        return (values - self.gene_mean[genes]) / self.gene_std[genes]
 
     @auto_move_data
     def inference(
