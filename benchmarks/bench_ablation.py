@@ -39,6 +39,7 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], tuple[str, ...]]] = {
     "defaults (Adam lr 1e-3, eps 1e-8; 128 tokens by expression)": ({}, {}, ("kang", "baron")),
     "former optimiser: lr 1e-2, eps 1e-2 (scvi-tools' eps)": ({}, FORMER, ("kang", "baron")),
     "lr 1e-2, eps 1e-8": ({}, {"plan_kwargs": {"lr": 1e-2}}, ("kang",)),
+    "lr 1e-3, eps 1e-2": ({}, {"plan_kwargs": {"eps": 1e-2}}, ("kang",)),
     "512 tokens": ({"max_tokens": 512}, {}, ("kang",)),
     "2,000 HVG candidates, 128 tokens by expression": ({"hvg": 2000}, {}, ("kang",)),
     "2,000 HVG candidates, 128 tokens by relative value": (
