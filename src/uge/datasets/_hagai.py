@@ -13,7 +13,7 @@ from scipy import sparse
 
 from uge.pp import concat_species
 
-from ._real import resolve_data_dir
+from ._real import data_file, resolve_data_dir
 
 #: Species of the fibroblast study and the conditions measured in each.
 HAGAI_CONDITIONS = {
@@ -37,15 +37,9 @@ TISSUE_PAIRS = {
 }
 
 
-def _file(path: Path) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: see the data directory's README.")
-    return path
-
-
 def _hagai_cells(root: Path, species: str, condition: str) -> ad.AnnData:
     """One species and condition: cells x genes, counts rounded to integers."""
-    path = _file(root / f"counts_{species}_{condition}.csv.gz")
+    path = data_file(root / f"counts_{species}_{condition}.csv.gz")
     table = pd.read_csv(path, sep="\t", header=None, index_col=0, low_memory=False)
     # genes only: the files also hold ERCC spike-ins, and one a header line
     table = table[table.index.astype(str).str.startswith("ENS")].astype(np.float64)
@@ -92,7 +86,7 @@ def load_hagai2018(
     if unknown or not species:
         raise ValueError(f"species must be among {list(HAGAI_CONDITIONS)}, got {list(species)}.")
     root = resolve_data_dir(data_dir) / "hagai2018"
-    ortho = pd.read_csv(_file(root / "ortho.csv.gz"))
+    ortho = pd.read_csv(data_file(root / "ortho.csv.gz"))
     adatas = {}
     for s in species:
         parts = [_hagai_cells(root, s, c) for c in HAGAI_CONDITIONS[s]]
@@ -129,7 +123,7 @@ def load_hagai2018_bulk(data_dir: str | os.PathLike | None = None) -> pd.DataFra
         rhesus, rat and mouse, with the gene symbol in ``"name"``.
     """
     root = resolve_data_dir(data_dir) / "hagai2018"
-    table = pd.read_csv(_file(root / "fibroblast_data.csv.gz"), index_col="gene")
+    table = pd.read_csv(data_file(root / "fibroblast_data.csv.gz"), index_col="gene")
     columns = [f"{s}_{k}" for s in HAGAI_CONDITIONS for k in ("log2FC", "padj")]
     return table[["name", *columns]]
 
@@ -159,13 +153,13 @@ def load_tissue_atlas(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
     files = {"mouse": "ENCODE_Dataset_expression.csv.gz", "human": "GTEx-Combine_expression.csv.gz"}
     adatas = {}
     for i, (species, name) in enumerate(files.items()):
-        table = pd.read_csv(_file(root / name), index_col=0)
+        table = pd.read_csv(data_file(root / name), index_col=0)
         organs = {o: cols[i] for o, cols in TISSUE_PAIRS.items() if cols[i] is not None}
         values = np.log1p(table[list(organs.values())].to_numpy(np.float64).T)
         obs = pd.DataFrame({"organ": list(organs)}, index=[f"{species}_{o}" for o in organs])
         var = pd.DataFrame(index=table.index.astype(str))
         adatas[species] = ad.AnnData(values.astype(np.float32), obs=obs, var=var)
-    ortho = pd.read_csv(_file(root / "mouseHumanOrthologs.csv.gz"))
+    ortho = pd.read_csv(data_file(root / "mouseHumanOrthologs.csv.gz"))
     ortho = ortho.rename(columns={"Gene.stable.ID": "mouse", "Human.gene.stable.ID": "human"})
     ortho = ortho[["mouse", "human"]].dropna().drop_duplicates()
     ortho = ortho[

@@ -30,6 +30,13 @@ def resolve_data_dir(path: str | os.PathLike | None = None) -> Path:
     return Path(path)
 
 
+def data_file(path: Path) -> Path:
+    """``path`` if it is a file, else a ``FileNotFoundError`` naming it."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: see the data directory's README.")
+    return path
+
+
 def load_baron(
     data_dir: str | os.PathLike | None = None, n_top_genes: int | None = 2000
 ) -> ad.AnnData:
@@ -186,10 +193,7 @@ def load_drugmatrix(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     root = resolve_data_dir(data_dir) / "drugmatrix"
     frames = []
     for organ in ("liver", "kidney"):
-        path = root / f"drugmatrix_{organ}_ranked.csv.gz"
-        if not path.is_file():
-            raise FileNotFoundError(f"{path} not found: see the data directory's README.")
-        ranks = pd.read_csv(path)
+        ranks = pd.read_csv(data_file(root / f"drugmatrix_{organ}_ranked.csv.gz"))
         n = ranks.groupby("drug")["rank"].transform("max")
         ranks["score"] = norm.ppf(1.0 - (ranks["rank"] - 0.5) / n)
         wide = ranks.pivot_table(index="gene", columns="drug", values="score", aggfunc="mean")
@@ -219,10 +223,7 @@ def load_kang(data_dir: str | os.PathLike | None = None) -> ad.AnnData:
         with ``obs["condition"]`` (``"control"`` or ``"stimulated"``) and
         ``obs["cell_type"]``.
     """
-    path = resolve_data_dir(data_dir) / "kang" / "kang_valid.h5ad"
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} not found: see the data directory's README.")
-    adata = ad.read_h5ad(path)
+    adata = ad.read_h5ad(data_file(resolve_data_dir(data_dir) / "kang" / "kang_valid.h5ad"))
     if "gene_symbol" in adata.var:
         adata.var_names = adata.var["gene_symbol"].astype(str).to_numpy()
     adata.var_names_make_unique()
