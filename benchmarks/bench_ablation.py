@@ -48,6 +48,10 @@ VARIANTS: dict[str, tuple[dict[str, Any], dict[str, Any], tuple[str, ...]]] = {
         ("kang",),
     ),
     "tokens by relative value": ({"token_ranking": "relative"}, {}, ("baron",)),
+    "latent alignment weight 1 (default 0.1)": ({"latent_align_weight": 1.0}, {}, ("baron",)),
+    "no latent alignment (weight 0)": ({"latent_align_weight": 0.0}, {}, ("baron",)),
+    "classification weight 10 (default 1)": ({"classification_weight": 10.0}, {}, ("baron",)),
+    "dropout 0.1": ({"dropout": 0.1}, {}, ("baron",)),
     "Gaussian with one fixed scale (MSE) instead of per-gene scales": (
         {"fixed_scale": True},
         {},

@@ -89,6 +89,28 @@ def test_condition_token_method(heldout):
     assert a.shape == b.shape and not np.allclose(a.X, b.X)
 
 
+def test_several_source_species(heldout):
+    """Shifts of several species are averaged: here mouse's and rat's own (the full data
+    has rat x tetracycline, which the model never trained on)."""
+    model, full, _ = heldout
+    adata = full.copy()
+    both = model.predict_perturbation(
+        "tetracycline", "rat", source_species=["mouse", "rat"], adata=adata
+    )
+    assert both.uns["uge"]["source_species"] == ["mouse", "rat"]
+    assert (both.obs["uge_shift_from"] == "mouse, same label + rat, same label").all()
+    obs = model._sample_groups(adata, "tetracycline")
+    rows = model._perturbation_rows(obs, "rat", None)
+    offsets = [
+        model._label_offsets(adata, obs, rows, "tetracycline", s, None)[0].numpy()
+        for s in (["mouse"], ["rat"], ["mouse", "rat"])
+    ]
+    np.testing.assert_allclose(offsets[2], (offsets[0] + offsets[1]) / 2, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(offsets[0], offsets[1])
+    one = model.predict_perturbation("tetracycline", "rat", source_species="mouse", adata=adata)
+    assert not np.allclose(one.X, both.X)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
@@ -100,6 +122,10 @@ def test_condition_token_method(heldout):
         (
             {"condition": "tetracycline", "target_species": "rat", "source_species": "dog"},
             "source_species='dog' is not one of",
+        ),
+        (
+            {"condition": "tetracycline", "target_species": "rat", "source_species": ["mouse"] * 2},
+            "several different",
         ),
     ],
 )

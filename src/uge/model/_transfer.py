@@ -161,7 +161,7 @@ class TransferMixin(UGEBase):
         condition: str,
         target_species: str,
         labels: Sequence[str] | None = None,
-        source_species: str | None = None,
+        source_species: str | Sequence[str] | None = None,
         method: Literal["latent_arithmetic", "condition_token"] = "latent_arithmetic",
         adata: ad.AnnData | None = None,
         batch_size: int | None = None,
@@ -192,8 +192,10 @@ class TransferMixin(UGEBase):
             registered ``labels_key``); ``None`` for all.
         source_species
             Species whose ``condition`` samples give the shift; may be ``target_species``
-            itself. ``None`` picks the species other than the target with most
-            ``condition`` samples, or the target itself when no other species has any.
+            itself. Several species: the mean of their shifts (each species' shift of the
+            row's label, or its mean over labels). ``None`` picks the species other than
+            the target with most ``condition`` samples, or the target itself when no
+            other species has any.
         method
             ``"latent_arithmetic"`` or ``"condition_token"``.
         adata
@@ -225,16 +227,16 @@ class TransferMixin(UGEBase):
             )
         obs = self._sample_groups(adata, condition)
         self._check_species(target_species, "target_species")
-        source_species = self._shift_source(obs, condition, target_species, source_species)
+        sources = self._shift_sources(obs, condition, target_species, source_species)
         rows = self._perturbation_rows(obs, target_species, labels)
         decode, shift_from = self._perturbed_decoder(
-            method, adata, obs, rows, condition, source_species, target_species, batch_size
+            method, adata, obs, rows, condition, sources, target_species, batch_size
         )
         values = self._map_batches(decode, adata, rows, batch_size)
         genes = self._gene_positions(target_species)  # adata has the model's genes
         params = {
             "condition": condition,
-            "source_species": source_species,
+            "source_species": sources[0] if len(sources) == 1 else sources,
             "target_species": target_species,
             "method": method,
             "labels_key": self._setup_args["labels_key"] or "",
@@ -258,7 +260,7 @@ class TransferMixin(UGEBase):
         obs: pd.DataFrame,
         rows: np.ndarray,
         condition: str,
-        source: str,
+        sources: list[str],
         target: str,
         batch_size: int | None,
     ) -> tuple[Callable[[dict, dict, slice], torch.Tensor], np.ndarray]:
@@ -267,7 +269,7 @@ class TransferMixin(UGEBase):
         target = self.species_.index(target)
         if method == "latent_arithmetic":
             offset, shift_from = self._label_offsets(
-                adata, obs, rows, condition, source, batch_size
+                adata, obs, rows, condition, sources, batch_size
             )
 
             def decode(tensors: dict, inference: dict, pos: slice) -> torch.Tensor:
@@ -318,9 +320,13 @@ class TransferMixin(UGEBase):
         )
         return obs
 
-    def _shift_source(
-        self, obs: pd.DataFrame, condition: str, target: str, source: str | None
-    ) -> str:
+    def _shift_sources(
+        self,
+        obs: pd.DataFrame,
+        condition: str,
+        target: str,
+        source: str | Sequence[str] | None,
+    ) -> list[str]:
         """The species whose ``condition`` samples give the shift (checked, or chosen)."""
         if source is None:
             counts = obs["species"][obs["condition"] == condition].value_counts()
@@ -333,8 +339,14 @@ class TransferMixin(UGEBase):
                 raise ValueError(
                     f"No species has {condition!r} samples in adata; the shift cannot be measured."
                 )
-        self._check_species(source, "source_species")
-        return source
+        sources = [source] if isinstance(source, str) else [str(s) for s in source]
+        if not sources or len(set(sources)) < len(sources):
+            raise ValueError(
+                f"source_species must name one species or several different ones, got {source!r}."
+            )
+        for s in sources:
+            self._check_species(s, "source_species")
+        return sources
 
     def _perturbation_rows(
         self, obs: pd.DataFrame, target: str, labels: Sequence[str] | None
@@ -364,27 +376,29 @@ class TransferMixin(UGEBase):
         obs: pd.DataFrame,
         rows: np.ndarray,
         condition: str,
-        source: str,
+        sources: list[str],
         batch_size: int | None,
     ) -> tuple[torch.Tensor, np.ndarray]:
-        """The latent shift of each row (its label's in ``source``, else their mean), and
-        where it was measured."""
+        """The latent shift of each row (the mean over ``sources`` of each source's shift
+        of the row's label, else of its mean shift), and where it was measured."""
         control = self._setup_args["control_condition"]
         lab, cond = obs["label"].to_numpy(), obs["condition"].to_numpy()
-        src = (obs["species"] == source).to_numpy()
+        species = obs["species"].to_numpy()
+        used = np.isin(species, sources)
         z = np.zeros((adata.n_obs, self.module.proj_bias.shape[1]), dtype=np.float32)
-        z[src] = self.get_latent_representation(adata, np.flatnonzero(src), batch_size)
-        shifts = label_shifts(z, lab, cond, condition, control, src)
-        if not shifts:
-            raise ValueError(
-                f"{source} has no label with both {condition!r} and {control!r} "
-                "samples; the shift cannot be measured."
-            )
-        mean_shift = np.mean(list(shifts.values()), axis=0)
-        shift_from = np.where(
-            np.isin(lab[rows], list(shifts)),
-            f"{source}, same label",
-            f"{source}, mean over labels",
-        )
-        delta = np.stack([shifts.get(v, mean_shift) for v in lab[rows]])
+        z[used] = self.get_latent_representation(adata, np.flatnonzero(used), batch_size)
+        deltas, origins = [], []
+        for source in sources:
+            shifts = label_shifts(z, lab, cond, condition, control, species == source)
+            if not shifts:
+                raise ValueError(
+                    f"{source} has no label with both {condition!r} and {control!r} "
+                    "samples; the shift cannot be measured."
+                )
+            mean_shift = np.mean(list(shifts.values()), axis=0)
+            deltas.append(np.stack([shifts.get(v, mean_shift) for v in lab[rows]]))
+            same = np.isin(lab[rows], list(shifts))
+            origins.append(np.where(same, f"{source}, same label", f"{source}, mean over labels"))
+        shift_from = np.array([" + ".join(parts) for parts in zip(*origins, strict=True)])
+        delta = np.mean(deltas, axis=0)
         return torch.as_tensor(delta, dtype=torch.float32), shift_from
