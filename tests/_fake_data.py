@@ -200,7 +200,71 @@ def write_fake_kang(path: Path, n_cells: int = 240, n_genes: int = 300, seed: in
     ad.AnnData(sparse.csr_matrix(x), obs=obs, var=var).write_h5ad(path / "kang_valid.h5ad")
 
 
-WRITERS = {"baron": write_fake_baron, "brawand": write_fake_brawand, "kang": write_fake_kang}
+HAGAI_PREFIXES = {"human": "ENSG", "rhesus": "ENSMMUG", "rat": "ENSRNOG", "mouse": "ENSMUSG"}
+HAGAI_CONDITIONS = {
+    "human": ("unst", "PIC8"),
+    "rhesus": ("unst", "PIC2", "PIC4", "PIC8"),
+    "rat": ("unst", "PIC8"),
+    "mouse": ("PIC8",),
+}
+
+
+def write_fake_hagai2018(
+    path: Path, n_cells: int = 16, n_genes: int = 200, n_pairs: int = 180, seed: int = 0
+) -> None:
+    """Write ``hagai2018/``: fibroblast counts of four species, ortholog and bulk tables.
+
+    Per species and condition a tab-separated genes x cells file without header (two
+    ERCC spike-in rows among the genes, as in the authors' files); poly(I:C) raises one
+    set of 15 response genes, shared by orthologs, by more with every hour, and each
+    species a few of its own. ``ortho.csv.gz``: the first ``n_pairs`` genes of every
+    species, paired; ``fibroblast_data.csv.gz``: bulk log2 fold changes of those genes.
+
+    Parameters
+    ----------
+    path
+        The ``hagai2018/`` folder to write (created).
+    n_cells
+        Cells per species and condition.
+    n_genes
+        Genes per species.
+    n_pairs
+        Genes of every species in the ortholog table.
+    seed
+        Random seed.
+    """
+    rng = np.random.default_rng(seed)
+    path.mkdir(parents=True, exist_ok=True)
+    base = rng.normal(0, 1, n_genes)
+    shared = _programs(rng, 1, n_genes, 15)[0]
+    bulk = {}
+    for species, prefix in HAGAI_PREFIXES.items():
+        own = _programs(rng, 1, n_genes, 5)[0]
+        genes = [f"{prefix}{i + 1:011d}" for i in range(n_genes)]
+        for condition in HAGAI_CONDITIONS[species]:
+            hours = 0 if condition == "unst" else int(condition[3:])
+            program = (shared + own)[None, :] * hours / 8
+            counts = _counts(rng, np.zeros(n_cells, int), base, program, 5000)
+            table = pd.DataFrame(counts.T, index=genes)
+            ercc = pd.DataFrame(rng.poisson(5, (2, n_cells)), index=["ERCC-00002", "ERCC-00004"])
+            table = pd.concat([table.iloc[:50], ercc, table.iloc[50:]])
+            table.to_csv(path / f"counts_{species}_{condition}.csv.gz", sep="\t", header=False)
+        bulk[f"{species}_log2FC"] = ((shared + own) / np.log(2))[:n_pairs]
+        bulk[f"{species}_padj"] = np.where((shared + own)[:n_pairs] > 0, 1e-6, 0.5)
+    pairs = {s: [f"{p}{i + 1:011d}" for i in range(n_pairs)] for s, p in HAGAI_PREFIXES.items()}
+    pd.DataFrame(pairs).to_csv(path / "ortho.csv.gz", index=False)
+    frame = pd.DataFrame({"gene": pairs["human"], "name": [f"GENE{i + 1}" for i in range(n_pairs)]})
+    pd.concat([frame, pd.DataFrame(bulk)], axis=1).to_csv(
+        path / "fibroblast_data.csv.gz", index=False
+    )
+
+
+WRITERS = {
+    "baron": write_fake_baron,
+    "brawand": write_fake_brawand,
+    "kang": write_fake_kang,
+    "hagai2018": write_fake_hagai2018,
+}
 
 
 def write_fake_data(root: Path, datasets: Iterable[str] = tuple(WRITERS), seed: int = 0) -> Path:

@@ -215,6 +215,23 @@ def test_predict_reactome_recovers_held_out_columns():
     np.testing.assert_allclose(sub["o2|d3"], pred["o2|d3"])
 
 
+@pytest.mark.parametrize("orientation", ["conditions", "labels"])
+def test_predict_reactome_one_label_or_condition(orientation):
+    """One stimulus in four species (one label, the species as conditions, or the other
+    way round): a hidden species' column is its share of the response the others agree
+    on, not a constant."""
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0, 1, 400)
+    species = ["a", "b", "c", "d"]
+    values = {s: shared + rng.normal(0, 0.7, 400) for s in species}
+    name = (lambda s: f"fibroblast|{s}") if orientation == "conditions" else (lambda s: f"{s}|x")
+    table = pd.DataFrame({name(s): v for s, v in values.items()})
+    table[name("a")] = np.nan
+    pred = uge.tl.predict_reactome(table, rank=1)[name("a")]
+    assert pred.std() > 0.3
+    assert np.corrcoef(pred, values["a"])[0, 1] > 0.75  # the mean of b, c, d reaches ~0.8
+
+
 def test_predict_reactome_reads_uge_tl_reactome(study):
     adata = study.copy()
     uge.tl.reactome(adata, labels_key="organ", condition_key="drug")

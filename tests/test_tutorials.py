@@ -104,5 +104,17 @@ def test_fake_data_are_read_by_the_loaders(tmp_path):
     assert set(kang.obs["condition"]) == {"control", "stimulated"}
     assert kang.obs["cell_type"].nunique() == 4 and set(kang.var["species"]) == {"human"}
     assert kang.X.max() < 15 and (kang.X.toarray() != np.round(kang.X.toarray())).any()
+    hagai = uge.datasets.load_hagai2018(tmp_path)
+    assert set(hagai.obs["species"]) == {"human", "rhesus", "rat", "mouse"}
+    assert hagai.n_vars == 4 * 200 and not hagai.var_names.str.contains("ERCC").any()
+    assert hagai.obs.groupby("species", observed=True)["condition"].nunique().to_dict() == {
+        "human": 2,
+        "mouse": 1,
+        "rat": 2,
+        "rhesus": 4,
+    }
+    assert hagai.uns["orthologs"].shape == (180, 4)
+    bulk = uge.datasets.load_hagai2018_bulk(tmp_path)
+    assert bulk.shape == (180, 9) and (bulk["human_padj"] < 0.05).sum() >= 15
     with pytest.raises(ValueError, match="No fake data"):
-        write_fake_data(tmp_path, ["hagai2018"])
+        write_fake_data(tmp_path, ["tissues"])

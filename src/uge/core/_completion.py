@@ -87,8 +87,14 @@ def fit_cp(
     a, e = np.zeros((g, n_lab)), np.zeros((g, n_cond))
     with warnings.catch_warnings():  # all-NaN slices are expected
         warnings.simplefilter("ignore", RuntimeWarning)
-        k_a = _shrinkage(x - np.nan_to_num(np.nanmean(x, 1, keepdims=True)), 2)
-        k_e = _shrinkage(x - np.nan_to_num(np.nanmean(x, 2, keepdims=True)), 1)
+        # each weight from the data less the other effect; with a single label (or
+        # condition) the two effects are one, and the data themselves decide its weight
+        k_a = _shrinkage(x - np.nan_to_num(np.nanmean(x, 1, keepdims=True)) * (n_lab > 1), 2)
+        k_e = _shrinkage(x - np.nan_to_num(np.nanmean(x, 2, keepdims=True)) * (n_cond > 1), 1)
+        if n_lab == 1 and n_cond > 1:
+            k_e = 0.0  # the label's shared response is ``a``; ``e`` would count it twice
+        if n_cond == 1 and n_lab > 1:
+            k_a = 0.0
     cp = np.zeros_like(x)
     filled = np.where(observed, x, 0.0)
     for _ in range(n_iter):
