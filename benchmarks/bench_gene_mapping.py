@@ -314,7 +314,7 @@ def tissues(data_dir: str | None, epochs: int | None, seeds: list[int]) -> list[
             }
         )
         n_mouse = int((var["species"] == "mouse").sum())
-        uge.tl.reactome(adata, labels_key="organ")
+        uge.tl.reactome(adata, labels_key="organ", min_samples=1)  # one mean per organ
         maps = {
             "organ-profile correlation (direct)": uge.tl.map_genes_by_reactome(
                 adata, "human", "mouse", top_k=TOP, similarity="cosine"
