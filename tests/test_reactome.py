@@ -62,7 +62,21 @@ def test_reactome_min_samples_rule(study):
     with pytest.raises(ValueError, match="No group has"):
         uge.tl.reactome(adata, labels_key="organ", condition_key="drug", min_samples=n + 1)
     with pytest.raises(ValueError, match="min_samples"):
-        uge.tl.reactome(adata, labels_key="organ", condition_key="drug", min_samples=1)
+        uge.tl.reactome(adata, labels_key="organ", condition_key="drug", min_samples=0)
+
+
+def test_reactome_of_one_sample_per_label(study):
+    """An atlas of organ means: one sample per organ, min_samples=1."""
+    adata = study[(study.obs["drug"] == "control").to_numpy()].copy()
+    full = uge.tl.reactome(adata, labels_key="organ", key_added=None)
+    first = adata.obs.groupby(["species", "organ"], observed=True).head(1).index
+    one = adata[first].copy()
+    with pytest.raises(ValueError, match="No group has 3"):
+        uge.tl.reactome(one, labels_key="organ", key_added=None)
+    table = uge.tl.reactome(one, labels_key="organ", min_samples=1, key_added=None)
+    assert list(table.columns) == ["brain", "liver"] and table.notna().all().all()
+    genes = one.var_names[one.var["species"] == "mouse"]
+    assert np.corrcoef(table.loc[genes, "brain"], full.loc[genes, "brain"])[0, 1] > 0.5
 
 
 def test_reactome_label_profiles_without_condition(study):

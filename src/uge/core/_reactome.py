@@ -57,7 +57,8 @@ def compute_reactome(
     """The reactome table of :func:`uge.tl.reactome` and the standard error of every entry.
 
     Arguments as in :func:`uge.tl.reactome`. Standard errors are those of the difference
-    of the two group means (for counts, of their logs, by the delta method).
+    of the two group means (for counts, of their logs, by the delta method); NaN where a
+    group has a single sample.
     """
     obs, var = adata.obs, adata.var
     for key, frame, where in (
@@ -73,8 +74,8 @@ def compute_reactome(
             "A reactome needs labels (labels_key, e.g. organ or cell type), conditions "
             "(condition_key, e.g. drug) or both."
         )
-    if not isinstance(min_samples, int | np.integer) or min_samples < 2:
-        raise ValueError(f"min_samples must be an integer >= 2, got {min_samples!r}.")
+    if not isinstance(min_samples, int | np.integer) or min_samples < 1:
+        raise ValueError(f"min_samples must be an integer >= 1, got {min_samples!r}.")
     x = adata.X if layer is None else adata.layers[layer]
     counts = check_expression(x, "adata.X" if layer is None else f"layer {layer!r}")
     species = obs[species_key].astype(str).to_numpy()
@@ -102,7 +103,8 @@ def compute_reactome(
             continue
         names, means, squares, sizes = group_moments(x, rows, cols, groups[rows], counts)
         var_ = np.maximum(squares - means**2, 0.0)
-        se2 = var_ / np.maximum(sizes - 1, 1)[:, None]
+        # a group of one sample (e.g. an atlas's organ mean) has no standard error
+        se2 = np.where(sizes[:, None] > 1, var_ / np.maximum(sizes - 1, 1)[:, None], np.nan)
         if counts:  # delta method for the log of the mean
             se2 = se2 / (means + PSEUDOCOUNT) ** 2
             means = np.log(means + PSEUDOCOUNT)

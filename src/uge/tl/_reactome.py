@@ -69,8 +69,10 @@ def reactome(
         Layer with the expression; ``None`` for ``X``. Integer counts are log-normalised.
     min_samples
         The stated rule for small groups: a group (and the control group it is compared
-        with) needs at least this many samples (at least 2) of the species; otherwise the
-        gene's entry is NaN ("not measured"), never 0.
+        with) needs at least this many samples of the species; otherwise the gene's entry
+        is NaN ("not measured"), never 0. 1 accepts groups of a single sample, e.g. the
+        organ means of an expression atlas (their standard errors are then unknown, so
+        such entries never count as significant responses).
     key_added
         ``adata.varm`` key to write; the column names go to
         ``adata.uns["uge"][key_added]["columns"]`` and the arguments to
