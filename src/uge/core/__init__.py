@@ -25,6 +25,7 @@ from ._chunks import is_sparse, row_chunks
 from ._completion import predict_reactome, suggest_experiments
 from ._genes import genes_of, species_genes, species_of_genes
 from ._labels import UNKNOWN, knn_vote, label_checks, prediction_table, write_predictions
+from ._neighbours import neighbour_column
 from ._normalise import log_normalise
 from ._orthologs import ortholog_pairs
 from ._outputs import result_params, write_params, write_rows_layer
@@ -50,6 +51,7 @@ __all__ = [
     "label_shifts",
     "log_normalise",
     "measured_reactome",
+    "neighbour_column",
     "ortholog_pairs",
     "predict_reactome",
     "prediction_table",

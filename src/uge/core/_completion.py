@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from typing import Literal
 
 import anndata as ad
 import numpy as np
@@ -12,6 +13,7 @@ import pandas as pd
 from uge._constants import SEP
 
 from ._checks import check_positive_int
+from ._neighbours import choose, neighbour_column
 from ._reactome import reactome_frame
 
 
@@ -121,6 +123,7 @@ def predict_reactome(
     ridge: float = 0.1,
     key: str = "uge_reactome",
     seed: int = 0,
+    method: Literal["factorisation", "neighbours"] = "factorisation",
 ) -> pd.DataFrame:
     """Predict genes' responses in (label, condition) combinations never measured.
 
@@ -135,6 +138,15 @@ def predict_reactome(
     label asked. Works on
     any signature matrix: no samples or trained model needed (e.g. published drug
     signatures, ``docs/model.md``).
+
+    ``method="neighbours"`` instead starts from the label's mean over its other
+    conditions and adds what the other labels say about the condition: the label's other
+    conditions weighted by how much each resembles it there, and gene by gene the
+    condition's response there carried over by the gene's regression between the two
+    labels (``uge.core.neighbour_column``; its two settings chosen by leave-one-out
+    on the label's measured columns). On DrugMatrix, a drug's kidney signature from the
+    liver signatures and the other drugs' kidney signatures, it is ahead of the
+    factorisation and of the mean of the other drugs (``docs/benchmarks.md``).
 
     Parameters
     ----------
@@ -154,12 +166,16 @@ def predict_reactome(
         ``varm`` key when ``reactome`` is an AnnData.
     seed
         Seed of the initial factors.
+    method
+        ``"factorisation"`` or ``"neighbours"`` (``rank``, ``n_iter``, ``ridge`` and
+        ``seed`` are the factorisation's only).
 
     Returns
     -------
     pandas.DataFrame
         Genes × ``"label|condition"`` columns for every requested combination: the fitted
-        response (for measured columns too, so that fit and data can be compared).
+        response (for measured columns too, so that fit and data can be compared; with
+        ``"neighbours"`` a measured column is predicted without reading it).
     """
     table = reactome_frame(reactome, key) if isinstance(reactome, ad.AnnData) else reactome
     if not isinstance(table, pd.DataFrame):
@@ -168,6 +184,8 @@ def predict_reactome(
     check_positive_int("n_iter", n_iter)
     if not ridge >= 0:
         raise ValueError(f"ridge must be non-negative, got {ridge!r}.")
+    if method not in ("factorisation", "neighbours"):
+        raise ValueError(f"method must be 'factorisation' or 'neighbours', got {method!r}.")
     x, all_labels, all_conditions = _as_tensor(table)
     if np.isnan(x).all():
         raise ValueError("The reactome has no measured entry: nothing to fit.")
@@ -181,15 +199,33 @@ def predict_reactome(
                 f"{name} {unknown} are not in the reactome, whose {name} are {known}: a "
                 f"{name[:-1]} with no measured column has no embedding to predict from."
             )
-    a, e, u, lab, cond = fit_cp(x, rank, n_iter, ridge, seed)
     labels = list(dict.fromkeys(labels)) if labels is not None else all_labels
     conditions = list(dict.fromkeys(conditions)) if conditions is not None else all_conditions
     li = [all_labels.index(a) for a in labels]
     ci = [all_conditions.index(c) for c in conditions]
-    cp = (u @ _khatri_rao(lab[li], cond[ci]).T).reshape(len(u), len(li), len(ci))
-    pred = a[:, li, None] + e[:, None, ci] + cp
+    if method == "neighbours":
+        pred = _neighbour_fill(x, li, ci)
+    else:
+        a, e, u, lab, cond = fit_cp(x, rank, n_iter, ridge, seed)
+        cp = (u @ _khatri_rao(lab[li], cond[ci]).T).reshape(len(u), len(li), len(ci))
+        pred = a[:, li, None] + e[:, None, ci] + cp
     columns = [f"{a}{SEP}{c}" for a in labels for c in conditions]
     return pd.DataFrame(pred.reshape(len(table), -1), index=table.index, columns=columns)
+
+
+def _neighbour_fill(x: np.ndarray, li: list[int], ci: list[int]) -> np.ndarray:
+    """:func:`neighbour_column` of every requested (label, condition); the settings of a
+    label are chosen once for all its unmeasured conditions."""
+    measured = ~np.isnan(x).all(0)
+    pred = np.empty((x.shape[0], len(li), len(ci)))
+    chosen: dict[int, tuple[float, float]] = {}
+    for a, lab in enumerate(li):
+        for b, cond in enumerate(ci):
+            choice = None
+            if not measured[lab, cond]:
+                choice = chosen.setdefault(lab, choose(x, measured, lab))
+            pred[:, a, b] = neighbour_column(x, lab, cond, choice)
+    return pred
 
 
 def suggest_experiments(
