@@ -179,7 +179,11 @@ class TransferMixin(UGEBase):
         labels. ``"condition_token"``: each target control sample is encoded again with
         ``condition`` as its external token, and decoded. Latent arithmetic is the default
         because it predicted the simulated study's held-out rat x tetracycline better
-        (``uge demo`` reports both).
+        (``uge demo`` reports both). With counts (``likelihood="nb"``) a shift changes the
+        decoder's log-rates, which cannot raise far a gene near zero in the target's
+        control samples: on real cells (Hagai 2018, ``docs/benchmarks.md``) log-normalised
+        input (Gaussian likelihood), trained long, carried a response across species
+        much better than counts.
 
         Parameters
         ----------
