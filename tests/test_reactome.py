@@ -283,9 +283,15 @@ def test_predict_reactome_neighbours_beats_the_mean_of_other_drugs():
         0, 1
     ]
     assert r > r_mean + 0.1 and r > r_cp
-    # a measured column is predicted without reading it: close, but not the data
+    # a measured column is predicted without reading it: as if it were unmeasured
     fit, data = pred["kidney|d1"], table["kidney|d1"]
     assert 0.6 < np.corrcoef(fit, data)[0, 1] < 0.99
+    hidden = masked.copy()
+    hidden["kidney|d1"] = np.nan
+    alone = uge.tl.predict_reactome(
+        hidden, labels=["kidney"], conditions=["d1"], method="neighbours"
+    )["kidney|d1"]
+    np.testing.assert_allclose(fit, alone)
     sub = uge.tl.predict_reactome(masked, labels=["kidney"], conditions=["d0"], method="neighbours")
     np.testing.assert_allclose(sub["kidney|d0"], pred["kidney|d0"])
 
