@@ -147,11 +147,11 @@ def main() -> None:
         curves["oracle (knows the truth)"] = run_order(
             "oracle", measured, truth, start, args.rank, seed
         )
-        target = curves["random (mean of 5)"][-1] * 1.1
+        random, oracle = curves["random (mean of 5)"], curves["oracle (knows the truth)"]
+        target = random[-1] * 1.1
         for name, curve in curves.items():
             reach = next((k for k, e in enumerate(curve) if e <= target), None)
             cells = [f"{curve[k]:.3f}" for k in (0, 8, 17, 25, len(curve) - 1)]
-            random, oracle = curves["random (mean of 5)"], curves["oracle (knows the truth)"]
             gap = gap_closed(curve, random, oracle)
             rows.append((seed, name, *cells, reach, f"{gap:.2f}"))
             print(rows[-1], flush=True)
